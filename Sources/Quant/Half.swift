@@ -1,0 +1,59 @@
+// Half-precision conversions done with bit operations (Float16 is missing on Intel Macs):
+// IEEE binary16 (F16) and bfloat16 (BF16) to and from Float, round-to-nearest-even like numpy's
+// astype(float16) and gguf-py's fp32→bf16 (NaN kept quiet), plus bulk row converters.
+
+@inline(__always)
+public func halfToFloat(_ h: UInt16) -> Float {
+    let sign = UInt32(h & 0x8000) << 16
+    let exp = UInt32(h >> 10) & 0x1f
+    let man = UInt32(h & 0x3ff)
+    if exp == 0 {
+        if man == 0 { return Float(bitPattern: sign) }
+        // subnormal: man × 2^-24, exact in Float
+        let f = Float(man) * (1.0 / 16_777_216.0)
+        return sign != 0 ? -f : f
+    }
+    if exp == 31 { return Float(bitPattern: sign | 0x7f80_0000 | (man << 13)) }
+    return Float(bitPattern: sign | ((exp + 112) << 23) | (man << 13))
+}
+
+@inline(__always)
+public func floatToHalf(_ f: Float) -> UInt16 {
+    let x = f.bitPattern
+    let sign = UInt16((x >> 16) & 0x8000)
+    let absx = x & 0x7fff_ffff
+    if absx >= 0x7f80_0000 {  // inf or NaN (NaN stays NaN, quiet)
+        return sign | (absx > 0x7f80_0000 ? 0x7e00 | UInt16((absx >> 13) & 0x3ff) : 0x7c00)
+    }
+    if absx >= 0x4780_0000 {  // ≥ 65536: overflows to inf (65520 and up round to inf too, below)
+        return sign | 0x7c00
+    }
+    if absx < 0x3880_0000 {  // below 2^-14: subnormal half (or zero)
+        if absx < 0x3300_0000 { return sign }  // below 2^-25: rounds to zero (2^-25 itself ties to 0)
+        let e = Int(absx >> 23)
+        let m = (absx & 0x7f_ffff) | 0x80_0000
+        let shift = UInt32(126 - e)  // value = m × 2^(e-150); in units of 2^-24: m >> (126 - e)
+        let q = m >> shift
+        let rem = m & ((1 << shift) - 1)
+        let halfway = UInt32(1) << (shift - 1)
+        let r = q + ((rem > halfway || (rem == halfway && (q & 1) == 1)) ? 1 : 0)
+        return sign | UInt16(r)
+    }
+    // normal: rebias exponent, round mantissa 23 → 10 bits, carry may bump the exponent (to inf)
+    let rounded = absx + 0x0fff + ((absx >> 13) & 1)
+    let h = (rounded >> 13) - (112 << 10)
+    return sign | UInt16(h)
+}
+
+@inline(__always)
+public func bf16ToFloat(_ b: UInt16) -> Float { Float(bitPattern: UInt32(b) << 16) }
+
+@inline(__always)
+public func floatToBF16(_ f: Float) -> UInt16 {
+    var x = f.bitPattern
+    if x & 0x7fff_ffff > 0x7f80_0000 {  // NaN → quiet NaN with the same sign/top bits
+        x = (x & 0xffff_0000) | (64 << 16)
+        return UInt16(x >> 16)
+    }
+    return UInt16(truncatingIfNeeded: (UInt64(x) + 0x7fff + UInt64((x >> 16) & 1)) >> 16)
+}
