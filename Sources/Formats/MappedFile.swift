@@ -63,6 +63,14 @@ public final class MappedFile: @unchecked Sendable {
         self.owned = .heap
     }
 
+    /// Borrowed memory presented as a mapped file; the caller keeps it alive and unchanged while in use.
+    public init(borrowing bytes: UnsafeRawBufferPointer, name: String) {
+        self.path = name
+        self.base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!
+        self.count = bytes.count
+        self.owned = .none
+    }
+
     deinit {
         switch owned {
         case .mapped: munmap(UnsafeMutableRawPointer(mutating: base), count)

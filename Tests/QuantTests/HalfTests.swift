@@ -1,0 +1,40 @@
+// F16 / BF16 conversions against the hardware/stdlib conversions and hand-checked edge cases.
+import Testing
+@testable import Quant
+
+@Suite struct HalfTests {
+    @Test func everyHalfRoundTrips() {
+        for h in 0...UInt16.max {
+            let f = halfToFloat(h)
+            if f.isNaN { #expect(floatToHalf(f) & 0x7c00 == 0x7c00 && floatToHalf(f) & 0x3ff != 0); continue }
+            #expect(floatToHalf(f) == h, "\(h)")
+        }
+    }
+
+    #if !(os(macOS) && arch(x86_64))
+    @Test func matchesFloat16Rounding() {
+        var x: UInt64 = 0x1234_5678_9abc_def0
+        var cases: [Float] = [0, -0, 65504, 65519.996, 65520, 1e-8, 2.9802322e-08, 2.9802326e-08, 5.9604645e-08, 6.1035156e-05,
+                              6.1035152e-05, .infinity, -.infinity, 1.0009765625, 1.00048828125, 1.000732421875, -3.14159]
+        for _ in 0..<200_000 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            cases.append(Float(bitPattern: UInt32(truncatingIfNeeded: x)))
+        }
+        for f in cases where !f.isNaN {
+            #expect(floatToHalf(f) == Float16(f).bitPattern, "\(f) \(f.bitPattern)")
+            #expect(halfToFloat(Float16(f).bitPattern) == Float(Float16(f)))
+        }
+    }
+    #endif
+
+    @Test func bf16RoundsToNearestEven() {
+        #expect(floatToBF16(1.0) == 0x3f80)
+        #expect(floatToBF16(Float(bitPattern: 0x3f80_8000)) == 0x3f80)  // tie → even
+        #expect(floatToBF16(Float(bitPattern: 0x3f81_8000)) == 0x3f82)  // tie → even (up)
+        #expect(floatToBF16(Float(bitPattern: 0x3f80_8001)) == 0x3f81)
+        #expect(floatToBF16(.infinity) == 0x7f80)
+        #expect(floatToBF16(Float(bitPattern: 0x7f80_0001)) == 0x7fc0)  // NaN stays NaN, quiet
+        #expect(floatToBF16(Float(bitPattern: 0x7f7f_ffff)) == 0x7f80)  // max float rounds to inf
+        for b: UInt16 in [0, 0x8000, 0x3f80, 0xc2f7, 0x0001, 0x7f7f] { #expect(floatToBF16(bf16ToFloat(b)) == b) }
+    }
+}
