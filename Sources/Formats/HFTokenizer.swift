@@ -96,21 +96,42 @@ public enum HFTokenizer {
                        "sep": "seperator_token_id", "pad": "padding_token_id", "cls": "cls_token_id", "mask": "mask_token_id"]
         for (typ, id) in special { kv.append(("tokenizer.ggml." + keyName[typ]!, .uint32(UInt32(id)))) }
 
-        // add_bos / add_eos: the post-processor's template first, tokenizer_config's flags override.
-        var addBOS: Bool? = nil, addEOS: Bool? = nil
+        // add_bos / add_eos / add_sep: the post-processor's template (as gguf-py's SpecialVocab reads it),
+        // then tokenizer_config's explicit flags.
+        var addBOS: Bool? = nil, addEOS: Bool? = nil, addSEP: Bool? = nil
         if let pp = tj["post_processor"] as? [String: Any] {
             let procs = (pp["processors"] as? [Any]) ?? [pp]
+            let eosContent = tokenContent(cfg["eos_token"]), sepContent = tokenContent(cfg["sep_token"])
+            func specialID(_ e: Any?) -> String? { ((e as? [String: Any])?["SpecialToken"] as? [String: Any])?["id"] as? String }
+            func sequenceID(_ e: Any?) -> String? { ((e as? [String: Any])?["Sequence"] as? [String: Any])?["id"] as? String }
             for case let p as [String: Any] in procs where p["type"] as? String == "TemplateProcessing" {
                 let single = (p["single"] as? [Any]) ?? []
+                var first: String? = nil, last: String? = nil
                 if single.count > 1 {
-                    if ((single.first as? [String: Any])?["SpecialToken"] as? [String: Any])?["id"] is String { addBOS = true }
-                    if ((single.last as? [String: Any])?["SpecialToken"] as? [String: Any])?["id"] is String { addEOS = true }
+                    first = specialID(single.first)
+                    last = specialID(single.last)
+                    if first != nil { addBOS = true }
+                    if last != nil { addEOS = true }
+                }
+                var pair = ArraySlice((p["pair"] as? [Any]) ?? [])
+                if !pair.isEmpty {
+                    if let first, specialID(pair.first) == first { pair = pair.dropFirst() }
+                    if let last, specialID(pair.last) == last { pair = pair.dropLast() }
+                    if pair.count > 2, sequenceID(pair.first) == "A", sequenceID(pair.last) == "B" {
+                        let middle = Array(pair.dropFirst().dropLast())
+                        let isSep = { (e: Any) in specialID(e).map { $0 == sepContent || $0 == eosContent } ?? false }
+                        var sep = isSep(middle[0]) && last == nil
+                        if middle.count == 2 && isSep(middle[1]) { sep = true }
+                        addSEP = sep
+                    }
                 }
             }
         }
         if let b = JSON.bool(cfg["add_bos_token"]) { addBOS = b }
         if let b = JSON.bool(cfg["add_eos_token"]) { addEOS = b }
+        if let b = JSON.bool(cfg["add_sep_token"]) { addSEP = b }
         if let addBOS { kv.append(("tokenizer.ggml.add_bos_token", .bool(addBOS))) }
+        if let addSEP { kv.append(("tokenizer.ggml.add_sep_token", .bool(addSEP))) }
         if let addEOS { kv.append(("tokenizer.ggml.add_eos_token", .bool(addEOS))) }
 
         var template = cfg["chat_template"] as? String
@@ -203,8 +224,9 @@ public enum HFTokenizer {
                     ("content", .string(t)), ("lstrip", .bool(false)), ("normalized", .bool(!special)),
                     ("rstrip", .bool(false)), ("single_word", .bool(false)), ("special", .bool(special)),
                 ])))
-                if !merges.isEmpty || special { continue }  // added tokens live outside the BPE vocab
             }
+            // Every id is in the BPE vocab too (as SmolLM2's tokenizer.json has it): `tokenizers` gives an
+            // added token that is missing from the vocab a new id past the end.
             if seen.insert(t).inserted { vocab.append((t, .int(i))) }
         }
 

@@ -1,0 +1,30 @@
+# llmkit — the two commands that matter:
+#   make run    set everything up, build release, run the product on its default (the real SmolLM2 model)
+#   make test   set everything up and run every test (Swift unit tests + Python oracle tests)
+SWIFT ?= swift
+MODEL ?= .assets/SmolLM2-135M-Instruct.Q4_1.gguf
+
+.PHONY: setup build release test run bench-convert clean
+
+setup:
+	bash scripts/setup.sh
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release --product llmkit
+
+run: setup release
+	$$($(SWIFT) build -c release --show-bin-path)/llmkit inspect $(MODEL)
+
+test: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+	LLMKIT_BIN=$$($(SWIFT) build --show-bin-path)/llmkit .venv/bin/python -m pytest -q Tests/oracle
+
+bench-convert:
+	bash benchmarks/convert-scale.sh
+
+clean:
+	rm -rf .build

@@ -1,0 +1,45 @@
+"""Shared fixtures for the oracle tests: llmkit is run as a program and its outputs are checked with the
+reference Python implementations (gguf, safetensors, tokenizers, numpy)."""
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("LLMKIT_BIN", ROOT / ".build" / "debug" / "llmkit"))
+ASSETS = Path(os.environ.get("LLMKIT_ASSETS", ROOT / ".assets"))
+REFERENCE = Path(os.environ.get("LLMKIT_REFERENCE", ROOT.parent / "shared" / "reference"))
+SMOLLM2 = ASSETS / "SmolLM2-135M-Instruct.Q4_1.gguf"
+LLAMA3_TOKENIZER = ASSETS / "tokenizer.json"
+
+
+def llmkit(*args, check=True):
+    """Runs llmkit; returns the CompletedProcess (stdout/stderr as text)."""
+    p = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check and p.returncode != 0:
+        raise AssertionError(f"llmkit {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
+    return p
+
+
+def permute(w, n_head, n_head_kv=None):
+    """llama.cpp's converter permutation (conversion/llama.py), written independently in numpy."""
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return (w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape))
+
+
+def unpermute(w, n_head):
+    return (w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape))
+
+
+def bf16_to_f32(raw_u16):
+    return (raw_u16.astype(np.uint32) << 16).view(np.float32)
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    if not SMOLLM2.exists():
+        pytest.fail(f"{SMOLLM2} missing: run scripts/setup.sh")
+    return SMOLLM2
