@@ -6,7 +6,7 @@ import PackageDescription
 
 let package = Package(
     name: "llmkit",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "llmkit", targets: ["llmkit"]),
         .library(name: "Formats", targets: ["Formats"]),

@@ -37,9 +37,7 @@ public enum FloatType: String, Sendable, CaseIterable {
     func encode(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
         switch self {
         case .f32: dst.copyMemory(from: src, byteCount: 4 * n)
-        case .f16:
-            let d = dst.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<n { d[i] = floatToHalf(src[i]) }
+        case .f16: convertFloatToHalf(src, dst.assumingMemoryBound(to: UInt16.self), n)
         case .bf16:
             let d = dst.assumingMemoryBound(to: UInt16.self)
             for i in 0..<n { d[i] = floatToBF16(src[i]) }
@@ -54,62 +52,74 @@ struct RowSource: @unchecked Sendable {
     let rows: Int
     let rowLength: Int
     let rowBytes: Int
-    /// Output row → source row (the q/k permutation, or identity).
+    /// Output row → source row (the q/k permutation, or identity). It must map each aligned group of
+    /// `group` rows onto the same group, so rows before a finished group are never read again.
     let sourceRow: @Sendable (Int) -> Int
+    let group: Int
+    /// The mapped file the rows live in and where they start in it, to give consumed pages back.
+    let file: MappedFile?
+    let fileOffset: Int
 
-    init(base: UnsafeRawPointer, type: GGMLType, rows: Int, rowLength: Int, sourceRow: @escaping @Sendable (Int) -> Int = { $0 }) {
-        self.base = base; self.type = type; self.rows = rows; self.rowLength = rowLength
+    init(base: UnsafeRawPointer?, type: GGMLType, rows: Int, rowLength: Int, group: Int = 1,
+         sourceRow: @escaping @Sendable (Int) -> Int = { $0 }, file: MappedFile? = nil, fileOffset: Int = 0) {
+        self.base = base ?? UnsafeRawPointer(bitPattern: 64)!  // empty tensors have no address; never read
+        self.type = type; self.rows = rows; self.rowLength = rowLength
         self.rowBytes = type.byteCount(elements: rowLength)!
-        self.sourceRow = sourceRow
+        self.sourceRow = sourceRow; self.group = max(1, group)
+        self.file = file; self.fileOffset = fileOffset
     }
 }
 
 public enum Convert {
     public static let defaultThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Output block size: rows are converted this many bytes at a time, straight into the output buffer.
+    static let blockBytes = 8 << 20
 
     /// Streams `src` into `sink` as `target`, rows converted in parallel in blocks that fit the output
-    /// buffer. Rows are copied as bytes when the encodings already match.
+    /// buffer. Rows are copied as bytes when the encodings already match. Source pages are released
+    /// as soon as every row on them has been read, so resident memory stays at a few blocks.
     static func stream(_ src: RowSource, as target: FloatType, into sink: TensorSink, threads: Int) throws {
         let outRow = src.rowLength * target.size
         guard src.rows > 0, outRow > 0 else { return }
         let same = FloatType(ggml: src.type) == target
-        var row = 0
-        let perBlock = max(1, (8 << 20) / outRow)
-        let scratchBuffer = UnsafeMutablePointer<Float>.allocate(capacity: src.rowLength * max(threads, 1))
-        defer { scratchBuffer.deallocate() }
-        var big: [UInt8] = []
+        let perBlock = max(1, blockBytes / outRow)
+        let scratch = UncheckedBox(UnsafeMutablePointer<Float>.allocate(capacity: src.rowLength * max(threads, 1)))
+        defer { scratch.value.deallocate() }
+        // Rows longer than the output buffer (rare: a 1-D tensor of millions) go through a heap block.
+        let heap = perBlock * outRow > sink.remaining || perBlock * outRow > blockBytes
+            ? UnsafeMutableRawPointer.allocate(byteCount: perBlock * outRow, alignment: 64) : nil
+        defer { heap?.deallocate() }
+        src.file?.adviseSequential(src.fileOffset..<(src.fileOffset + src.rows * src.rowBytes))
+        var row = 0, released = src.fileOffset  // absolute; pages below it are given back
         while row < src.rows {
             let n = min(perBlock, src.rows - row)
             let bytes = n * outRow
-            let dst: UnsafeMutableRawPointer
-            let inPlace = bytes <= sink.remaining && bytes <= (8 << 20)
-            if inPlace {
-                dst = try sink.reserve(bytes).baseAddress!
-            } else {
-                big = [UInt8](repeating: 0, count: bytes)
-                dst = big.withUnsafeMutableBytes { $0.baseAddress! }
-            }
+            let dst = UncheckedBox(try heap ?? sink.reserve(bytes).baseAddress!)
             let first = row
             let t = min(threads, n)
-            let out = UncheckedBox(dst), scratchAll = UncheckedBox(scratchBuffer)
             try Parallel.run(t) { w in
-                let scratch = scratchAll.value + w * src.rowLength
-                var r = first + w * n / t
-                let end = first + (w + 1) * n / t
-                while r < end {
+                let buf = scratch.value + w * src.rowLength
+                for r in (first + w * n / t)..<(first + (w + 1) * n / t) {
                     let s = src.base + src.sourceRow(r) * src.rowBytes
-                    let d = out.value + (r - first) * outRow
+                    let d = dst.value + (r - first) * outRow
                     if same {
                         d.copyMemory(from: s, byteCount: outRow)
+                    } else if src.type == .bf16 && target == .f16 {
+                        convertBF16ToHalf(s, d, src.rowLength)
                     } else {
-                        try Dequantize.row(src.type, s, scratch, src.rowLength)
-                        target.encode(scratch, d, src.rowLength)
+                        try Dequantize.row(src.type, s, buf, src.rowLength)
+                        target.encode(buf, d, src.rowLength)
                     }
-                    r += 1
                 }
             }
-            if inPlace { sink.commit(count: bytes) } else { try big.withUnsafeBytes { try sink.write($0) } }
+            if heap != nil { try sink.write(UnsafeRawBufferPointer(start: dst.value, count: bytes)) } else { sink.commit(count: bytes) }
             row += n
+            if let file = src.file {
+                let done = (row == src.rows ? row : row / src.group * src.group) * src.rowBytes
+                file.release(released..<(src.fileOffset + done))
+                // The page straddling the end is released next time (64 KiB is a multiple of every page size).
+                released = max(released, (src.fileOffset + done) / 65536 * 65536)
+            }
         }
     }
 
@@ -193,11 +203,10 @@ public enum Convert {
             plans.append(Plan(spec: spec, make: { sink in
                 let perm: @Sendable (Int) -> Int
                 if permute { perm = { LlamaHF.hfRow(forGGUFRow: $0, rows: elemRows, heads: heads) } } else { perm = { $0 } }
-                file.file.adviseSequential(range)
-                let src = RowSource(base: data.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!, type: srcType,
-                                    rows: elemRows, rowLength: elemLength, sourceRow: perm)
+                let src = RowSource(base: data.baseAddress, type: srcType, rows: elemRows, rowLength: elemLength,
+                                    group: permute ? elemRows / heads : 1, sourceRow: perm,
+                                    file: file.file, fileOffset: range.lowerBound)
                 try stream(src, as: out, into: sink, threads: threads)
-                file.file.release(range)
             }))
         }
 
@@ -208,7 +217,7 @@ public enum Convert {
         for (k, v) in hp.ggufKeys().prefix(8) { md[k] = v }
         md["general.file_type"] = .uint32(type.fileType)
         for (k, v) in hp.ggufKeys().dropFirst(8) { md[k] = v }
-        for (k, v) in try HFTokenizer.ggufKeys(directory: dir, vocabSize: hp.vocabSize, warn: log) { md[k] = v }
+        for (k, v) in try HFTokenizer.ggufKeys(directory: dir, vocabSize: hp.vocabSize, warn: { log("warning: " + $0) }) { md[k] = v }
         md["general.quantization_version"] = .uint32(2)
 
         let writer = try GGUFWriter(metadata: md, tensors: plans.map(\.spec))
@@ -229,7 +238,11 @@ public enum Convert {
                                          log: (String) -> Void = { _ in }) throws {
         let g = try GGUFFile(path: path)
         let hp = try LlamaHyperparameters(gguf: g)
-        let (tokenizer, tokenizerConfig) = try HFTokenizer.huggingFaceFiles(from: g)
+        // A vocabulary we cannot rebuild as tokenizer.json (SentencePiece) does not stop the weights.
+        var tokenizerFiles: (tokenizer: JSON, config: JSON)? = nil
+        do { tokenizerFiles = try HFTokenizer.huggingFaceFiles(from: g) } catch {
+            log("warning: \(error); writing the weights and config.json without tokenizer.json")
+        }
 
         struct Item { let spec: SafetensorsTensorSpec; let info: GGUFTensorInfo; let out: FloatType; let heads: Int? }
         var items: [Item] = []
@@ -266,11 +279,10 @@ public enum Convert {
                 let rowLength = t.dims.count <= 1 ? (it.heads != nil ? 1 : t.elementCount) : t.rowLength
                 let perm: @Sendable (Int) -> Int
                 if let heads = it.heads { perm = { LlamaHF.ggufRow(forHFRow: $0, rows: rows, heads: heads) } } else { perm = { $0 } }
-                let data = g.data(of: t)
-                let src = RowSource(base: data.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!, type: t.type, rows: rows,
-                                    rowLength: rowLength, sourceRow: perm)
+                let src = RowSource(base: g.data(of: t).baseAddress, type: t.type, rows: rows, rowLength: rowLength,
+                                    group: it.heads.map { rows / $0 } ?? 1, sourceRow: perm,
+                                    file: g.file, fileOffset: g.fileRange(of: t).lowerBound)
                 try stream(src, as: it.out, into: sink, threads: threads)
-                g.file.release(g.fileRange(of: t))
             })
 
         let write = { (name: String, json: JSON) in
@@ -281,9 +293,13 @@ public enum Convert {
         if let b = hp.bosTokenID { gen.append(("bos_token_id", .int(b))) }
         if let e = hp.eosTokenIDs.first { gen.append(("eos_token_id", .int(e))) }
         try write("generation_config.json", .object(gen))
-        try AtomicOutput.write(Array(tokenizer.serialized().utf8), to: dir + "/tokenizer.json")
-        try write("tokenizer_config.json", tokenizerConfig)
-        log("wrote \(files.joined(separator: ", ")), config.json, generation_config.json, tokenizer.json, tokenizer_config.json")
+        var written = files + ["config.json", "generation_config.json"]
+        if let (tokenizer, tokenizerConfig) = tokenizerFiles {
+            try AtomicOutput.write(Array(tokenizer.serialized().utf8), to: dir + "/tokenizer.json")
+            try write("tokenizer_config.json", tokenizerConfig)
+            written += ["tokenizer.json", "tokenizer_config.json"]
+        }
+        log("wrote \(written.joined(separator: ", "))")
     }
 }
 

@@ -57,3 +57,34 @@ public func floatToBF16(_ f: Float) -> UInt16 {
     }
     return UInt16(truncatingIfNeeded: (UInt64(x) + 0x7fff + UInt64((x >> 16) & 1)) >> 16)
 }
+
+// MARK: - bulk conversions (branch-free loops the compiler vectorizes; the scalar functions above are
+// their reference). Swift's SIMD types lower poorly here (masks become per-lane branches), so these are
+// plain loops over select-only arithmetic, which LLVM turns into vector code on every target.
+
+/// f32 bits → f16 bits without branches; equal to `floatToHalf`.
+@inline(__always)
+func floatToHalfBranchFree(_ x: UInt32) -> UInt16 {
+    let sign = (x & 0x8000_0000) >> 16
+    let a = x & 0x7fff_ffff
+    // normal: rebias the exponent (−112 << 23, wrapping) and round the mantissa to nearest even
+    let normal = (a &+ 0xC800_0FFF &+ ((a >> 13) & 1)) >> 13
+    // below 2^-14: a float add of 0.5 rounds the value into the last mantissa bits
+    let sub = (Float(bitPattern: a) + 0.5).bitPattern &- 0x3F00_0000
+    var r = a < 0x3880_0000 ? sub : normal
+    r = a >= 0x4780_0000 ? 0x7c00 : r
+    r = a > 0x7f80_0000 ? 0x7e00 | ((a >> 13) & 0x3ff) : r
+    return UInt16(truncatingIfNeeded: r | sign)
+}
+
+/// `n` floats → f16 bits.
+public func convertFloatToHalf(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, _ n: Int) {
+    let s = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
+    for i in 0..<n { dst[i] = floatToHalfBranchFree(s[i]) }
+}
+
+/// `n` bf16 values → f16 bits, without a float buffer in between.
+public func convertBF16ToHalf(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, _ n: Int) {
+    let s = src.assumingMemoryBound(to: UInt16.self), d = dst.assumingMemoryBound(to: UInt16.self)
+    for i in 0..<n { d[i] = floatToHalfBranchFree(UInt32(s[i]) << 16) }
+}

@@ -41,7 +41,7 @@ struct ConvertCommand: ParsableCommand {
             ft = t
         }
         guard let shard = parseSize(shardSize) else { throw ValidationError("bad --shard-size \(shardSize)") }
-        let log: (String) -> Void = quiet ? { _ in } : { printErr($0) }
+        let log: (String) -> Void = { line in if !quiet || line.hasPrefix("warning:") { printErr(line) } }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
             fail(FormatError.io(path: input, operation: "open", message: "no such file or folder"))

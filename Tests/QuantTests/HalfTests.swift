@@ -38,3 +38,28 @@ import Testing
         for b: UInt16 in [0, 0x8000, 0x3f80, 0xc2f7, 0x0001, 0x7f7f] { #expect(floatToBF16(bf16ToFloat(b)) == b) }
     }
 }
+
+@Suite struct BulkHalfTests {
+    /// The SIMD conversions against the scalar reference, on random bit patterns and every edge class,
+    /// at lengths that exercise the 8-lane body and the scalar tail.
+    @Test(arguments: [0, 1, 7, 8, 9, 15, 16, 17, 33, 1000, 65543])
+    func simdMatchesScalar(n: Int) {
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(n)
+        let edges: [UInt32] = [0, 0x8000_0000, 0x7f80_0000, 0xff80_0000, 0x7f80_0001, 0x7fc0_0000, 0xffff_ffff,
+                               0x4780_0000, 0x477f_efff, 0x477f_f000, 0x3880_0000, 0x387f_ffff, 0x3300_0000,
+                               0x3300_0001, 0x3380_0000, 0x0000_0001, 0x3f80_1000, 0x3f80_3000]
+        var src = [Float](repeating: 0, count: n)
+        for i in 0..<n {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            src[i] = Float(bitPattern: i % 5 == 0 ? edges[Int(x % UInt64(edges.count))] : UInt32(truncatingIfNeeded: x))
+        }
+        var fast = [UInt16](repeating: 0, count: n)
+        src.withUnsafeBufferPointer { s in fast.withUnsafeMutableBufferPointer { d in convertFloatToHalf(s.baseAddress!, d.baseAddress!, n) } }
+        #expect(fast == src.map(floatToHalf))
+
+        let bf = src.map { UInt16($0.bitPattern >> 16) }
+        var viaBF = [UInt16](repeating: 0, count: n)
+        bf.withUnsafeBytes { s in viaBF.withUnsafeMutableBytes { d in convertBF16ToHalf(s.baseAddress!, d.baseAddress!, n) } }
+        #expect(viaBF == bf.map { floatToHalf(bf16ToFloat($0)) })
+    }
+}

@@ -57,3 +57,24 @@ def test_inspect_text_summarises(smollm2):
     assert "tokenizer.ggml.tokens" in out and "(49144 more)" in out
     assert "blk.29.ffn_down.weight" in out
     assert "134.52 M parameters" in out
+
+
+def test_inspect_safetensors_file_and_folder(tmp_path):
+    """A safetensors file and a sharded HF folder: names, dtypes and shapes as the safetensors package reads them."""
+    from safetensors import safe_open
+    d = tmp_path / "hf"
+    llmkit("dev", "make-checkpoint", "--shape", "llama3-tiny", "--vocab", "1000", "--shard-size", "300KB", "-o", d, "--quiet")
+    folder = json.loads(llmkit("inspect", "--json", d).stdout)
+    assert folder["format"].startswith("safetensors (") and folder["config"]["hidden_size"] == 64
+    want = {}
+    for f in sorted(d.glob("*.safetensors")):
+        with safe_open(str(f), framework="numpy") as s:
+            assert s.metadata() == {"format": "pt"}
+            for k in s.keys():
+                sl = s.get_slice(k)
+                want[k] = (sl.get_dtype(), sl.get_shape())
+        one = json.loads(llmkit("inspect", "--json", f).stdout)
+        assert one["format"] == "safetensors"
+        assert {t["name"] for t in one["tensors"]} == set(safe_open(str(f), framework="numpy").keys())
+    assert {t["name"]: (t["type"], t["shape"]) for t in folder["tensors"]} == want
+    assert folder["totals"]["parameters"] == sum(int(np.prod(s)) for _, s in want.values())
