@@ -46,6 +46,10 @@ struct ConvertCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
             fail(FormatError.io(path: input, operation: "open", message: "no such file or folder"))
         }
+        var outIsDir: ObjCBool = false
+        if isDir.boolValue, FileManager.default.fileExists(atPath: output, isDirectory: &outIsDir), outIsDir.boolValue {
+            fail(FormatError.io(path: output, operation: "write", message: "is a folder; give the .gguf file to write"))
+        }
         let start = Date()
         do {
             if isDir.boolValue {
