@@ -26,6 +26,18 @@ public struct GGUFTensorInfo: Sendable, Equatable {
     /// Elements per row (ne0) and number of rows (product of the other dims).
     public var rowLength: Int { dims.first ?? 1 }
     public var rowCount: Int { dims.count <= 1 ? 1 : dims.dropFirst().reduce(1, *) }
+
+    /// A tensor description not (yet) in a file: offset 0, sizes derived. Nil if the shape does not fit the type.
+    public init?(name: String, type: GGMLType, dims: [Int]) {
+        let n = dims.reduce(1, *)
+        guard dims.allSatisfy({ $0 >= 0 }), (dims.first ?? 1) % type.blockSize == 0, let bytes = type.byteCount(elements: n) else { return nil }
+        self.init(name: name, type: type, dims: dims, offset: 0, elementCount: n, byteCount: bytes)
+    }
+
+    init(name: String, type: GGMLType, dims: [Int], offset: Int, elementCount: Int, byteCount: Int) {
+        self.name = name; self.type = type; self.dims = dims; self.offset = offset
+        self.elementCount = elementCount; self.byteCount = byteCount
+    }
 }
 
 public final class GGUFFile: @unchecked Sendable {

@@ -31,18 +31,6 @@ public enum FloatType: String, Sendable, CaseIterable {
     init?(ggml t: GGMLType) {
         switch t { case .f32: self = .f32; case .f16: self = .f16; case .bf16: self = .bf16; default: return nil }
     }
-
-    /// Writes `n` floats in this encoding.
-    @inline(__always)
-    func encode(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
-        switch self {
-        case .f32: dst.copyMemory(from: src, byteCount: 4 * n)
-        case .f16: convertFloatToHalf(src, dst.assumingMemoryBound(to: UInt16.self), n)
-        case .bf16:
-            let d = dst.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<n { d[i] = floatToBF16(src[i]) }
-        }
-    }
 }
 
 /// A 2-D view of a source tensor: `rows` rows of `rowLength` elements of `type`, each `rowBytes` long.
@@ -59,14 +47,19 @@ struct RowSource: @unchecked Sendable {
     /// The mapped file the rows live in and where they start in it, to give consumed pages back.
     let file: MappedFile?
     let fileOffset: Int
+    /// Round values through this type before writing another type: a BF16 source seen as the F16
+    /// tensor a conversion would have made gives a quantizer the same floats that F16 file would.
+    let via: GGMLType?
 
     init(base: UnsafeRawPointer?, type: GGMLType, rows: Int, rowLength: Int, group: Int = 1,
-         sourceRow: @escaping @Sendable (Int) -> Int = { $0 }, file: MappedFile? = nil, fileOffset: Int = 0) {
+         sourceRow: @escaping @Sendable (Int) -> Int = { $0 }, file: MappedFile? = nil, fileOffset: Int = 0,
+         via: GGMLType? = nil) {
         self.base = base ?? UnsafeRawPointer(bitPattern: 64)!  // empty tensors have no address; never read
         self.type = type; self.rows = rows; self.rowLength = rowLength
         self.rowBytes = type.byteCount(elements: rowLength)!
         self.sourceRow = sourceRow; self.group = max(1, group)
         self.file = file; self.fileOffset = fileOffset
+        self.via = via == type ? nil : via
     }
 }
 
@@ -75,13 +68,17 @@ public enum Convert {
     /// Output block size: rows are converted this many bytes at a time, straight into the output buffer.
     static let blockBytes = 8 << 20
 
-    /// Streams `src` into `sink` as `target`, rows converted in parallel in blocks that fit the output
-    /// buffer. Rows are copied as bytes when the encodings already match. Source pages are released
-    /// as soon as every row on them has been read, so resident memory stays at a few blocks.
-    static func stream(_ src: RowSource, as target: FloatType, into sink: TensorSink, threads: Int) throws {
-        let outRow = src.rowLength * target.size
+    /// Streams `src` into `sink` as `target` (any type `Quantize` writes), rows converted in parallel in
+    /// blocks that fit the output buffer. Rows are copied as bytes when the types already match. With
+    /// `finiteOnly` a NaN or ±inf in the source is an error naming the tensor and row. Source pages
+    /// are released as soon as every row on them has been read, so resident memory stays at a few blocks.
+    static func stream(_ src: RowSource, as target: GGMLType, into sink: TensorSink, threads: Int,
+                       finiteOnly tensorName: String? = nil) throws {
+        guard let outRow = target.byteCount(elements: src.rowLength) else {
+            throw QuantError.badLength(type: target.name, elements: src.rowLength, blockSize: target.blockSize)
+        }
         guard src.rows > 0, outRow > 0 else { return }
-        let same = FloatType(ggml: src.type) == target
+        let same = src.type == target
         let perBlock = max(1, blockBytes / outRow)
         let scratch = UncheckedBox(UnsafeMutablePointer<Float>.allocate(capacity: src.rowLength * max(threads, 1)))
         defer { scratch.value.deallocate() }
@@ -108,7 +105,12 @@ public enum Convert {
                         convertBF16ToHalf(s, d, src.rowLength)
                     } else {
                         try Dequantize.row(src.type, s, buf, src.rowLength)
-                        target.encode(buf, d, src.rowLength)
+                        if src.via == .f16 { for i in 0..<src.rowLength { buf[i] = halfToFloat(floatToHalf(buf[i])) } }
+                        if src.via == .bf16 { for i in 0..<src.rowLength { buf[i] = bf16ToFloat(floatToBF16(buf[i])) } }
+                        if let tensorName, let c = Quantize.firstNonFinite(buf, src.rowLength) {
+                            throw QuantError.nonFinite(tensor: tensorName, row: src.sourceRow(r), column: c, value: buf[c])
+                        }
+                        try Quantize.row(target, buf, d, src.rowLength)
                     }
                 }
             }
@@ -128,104 +130,12 @@ public enum Convert {
     /// Converts the Hugging Face LlamaForCausalLM folder `dir` to a GGUF file at `output`.
     public static func huggingFaceToGGUF(directory dir: String, output: String, type: FloatType = .f16,
                                          threads: Int = defaultThreads, log: (String) -> Void = { _ in }) throws {
-        var hp = try LlamaHyperparameters(configPath: dir + "/config.json")
-        let ckpt = try SafetensorsCheckpoint(directory: dir)
-        let dirName = URL(fileURLWithPath: dir).standardizedFileURL.lastPathComponent
-        hp.name = dirName
-
-        // Plan every tensor first: names, shapes, types, and checks, so bad input fails before writing.
-        struct Plan { let spec: GGUFTensorSpec; let make: (TensorSink) throws -> Void }
-        var plans: [Plan] = []
-        if case let .llama3(f, lo, hi, old)? = hp.ropeScaling {
-            let factors = LlamaHF.llama3RopeFactors(base: hp.ropeTheta, dim: hp.headDim, factor: f, lowFreqFactor: lo,
-                                                    highFreqFactor: hi, originalContext: old)
-            plans.append(Plan(spec: try GGUFTensorSpec(name: "rope_freqs.weight", type: .f32, dims: [factors.count]),
-                              make: { try $0.write(contentsOf: factors) }))
-        }
-        var hfByGGUF: [String: String] = [:]
-        for name in ckpt.names {
-            if name == "lm_head.weight" && hp.tieWordEmbeddings { continue }
-            guard let g = try LlamaHF.ggufName(name, file: dir) else { continue }
-            hfByGGUF[g] = name
-        }
-        var order = ["token_embd.weight"]
-        for i in 0..<hp.layerCount {
-            order += ["attn_norm.weight", "attn_q.weight", "attn_q.bias", "attn_k.weight", "attn_k.bias", "attn_v.weight",
-                      "attn_v.bias", "attn_output.weight", "attn_output.bias", "ffn_norm.weight", "ffn_gate.weight",
-                      "ffn_up.weight", "ffn_down.weight"].map { "blk.\(i).\($0)" }
-        }
-        order += ["output_norm.weight"] + (hp.tieWordEmbeddings ? [] : ["output.weight"])
-        let optional: (String) -> Bool = { $0.hasSuffix(".bias") }
-        for g in order where hfByGGUF[g] == nil && !optional(g) {
-            let hf = (try? LlamaHF.hfName(g, file: dir)).flatMap { $0 } ?? g
-            throw FormatError.missing(file: dir, field: "tensor \(hf)")
-        }
-        let known = Set(order)
-        if let extra = hfByGGUF.keys.sorted().first(where: { !known.contains($0) }) {
-            throw FormatError.unsupported(file: dir, what: "tensor \(hfByGGUF[extra]!) (beyond num_hidden_layers = \(hp.layerCount))")
-        }
-        let d = hp.headDim, h = hp.hiddenSize
-        for g in order {
-            guard let hf = hfByGGUF[g], let (file, t) = ckpt.tensor(named: hf) else { continue }
-            guard let srcType = t.dtype.ggmlType, [.f32, .f16, .bf16].contains(srcType) else {
-                throw FormatError.unsupported(file: file.path, what: "tensor \(hf) of dtype \(t.dtype) (expected F32, F16 or BF16)")
-            }
-            let role = LlamaHF.role(ofGGUF: g)
-            let heads = role == .q ? hp.headCount : hp.kvHeadCount
-            let component = g.split(separator: ".").dropFirst(g.hasPrefix("blk.") ? 2 : 0).first.map(String.init) ?? g
-            var expect: [Int]? = nil
-            if g.hasSuffix(".weight") {
-                switch component {
-                case "token_embd", "output": expect = [hp.vocabSize, h]
-                case "attn_q": expect = [hp.headCount * d, h]
-                case "attn_k", "attn_v": expect = [hp.kvHeadCount * d, h]
-                case "attn_output": expect = [h, hp.headCount * d]
-                case "ffn_gate", "ffn_up": expect = [hp.intermediateSize, h]
-                case "ffn_down": expect = [h, hp.intermediateSize]
-                case "attn_norm", "ffn_norm", "output_norm": expect = [h]
-                default: break
-                }
-            }
-            if let expect, t.shape != expect {
-                throw FormatError.invalid(file: file.path, field: "\(hf).shape", value: "\(t.shape)", reason: "config.json implies \(expect)")
-            }
-            let rowLength = t.shape.last ?? 1
-            let rows = t.shape.count <= 1 ? 1 : t.shape.dropLast().reduce(1, *)
-            let isNormLike = t.shape.count <= 1 || g.hasSuffix("_norm.weight")
-            let out: FloatType = isNormLike ? .f32 : type
-            let qkRows = t.shape.count <= 1 ? t.shape.first ?? 1 : rows
-            let permute = role != .other
-            let elemRows = permute && t.shape.count <= 1 ? qkRows : rows
-            let elemLength = permute && t.shape.count <= 1 ? 1 : rowLength
-            let spec = try GGUFTensorSpec(name: g, type: out.ggml, dims: t.shape.reversed())
-            let data = file.data(of: t)
-            let range = file.fileRange(of: t)
-            plans.append(Plan(spec: spec, make: { sink in
-                let perm: @Sendable (Int) -> Int
-                if permute { perm = { LlamaHF.hfRow(forGGUFRow: $0, rows: elemRows, heads: heads) } } else { perm = { $0 } }
-                let src = RowSource(base: data.baseAddress, type: srcType, rows: elemRows, rowLength: elemLength,
-                                    group: permute ? elemRows / heads : 1, sourceRow: perm,
-                                    file: file.file, fileOffset: range.lowerBound)
-                try stream(src, as: out, into: sink, threads: threads)
-            }))
-        }
-
-        var md = GGUFMetadata()
-        md["general.architecture"] = .string("llama")
-        md["general.type"] = .string("model")
-        md["general.name"] = .string(dirName)
-        for (k, v) in hp.ggufKeys().prefix(8) { md[k] = v }
-        md["general.file_type"] = .uint32(type.fileType)
-        for (k, v) in hp.ggufKeys().dropFirst(8) { md[k] = v }
-        for (k, v) in try HFTokenizer.ggufKeys(directory: dir, vocabSize: hp.vocabSize, warn: { log("warning: " + $0) }) { md[k] = v }
-        md["general.quantization_version"] = .uint32(2)
-
-        let writer = try GGUFWriter(metadata: md, tensors: plans.map(\.spec))
-        let total = plans.count
-        try writer.write(to: output, progress: { i in
-            let s = plans[i].spec
-            log("[\(String(i + 1).leftPad(String(total).count))/\(total)] \(s.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(s.type.name.padding(toLength: 4, withPad: " ", startingAt: 0)) \(s.dims)")
-        }, producer: { i, sink in try plans[i].make(sink) })
+        let source = try ModelSource(huggingFace: dir, type: type, warn: { log("warning: " + $0) })
+        let total = source.tensors.count
+        try source.write(to: output, types: source.tensors.map(\.info.type), threads: threads, progress: { i in
+            let t = source.tensors[i].info
+            log("[\(String(i + 1).leftPad(String(total).count))/\(total)] \(t.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(t.type.name.padding(toLength: 4, withPad: " ", startingAt: 0)) \(t.dims)")
+        })
     }
 
     // MARK: - GGUF → HF
@@ -282,7 +192,7 @@ public enum Convert {
                 let src = RowSource(base: g.data(of: t).baseAddress, type: t.type, rows: rows, rowLength: rowLength,
                                     group: it.heads.map { rows / $0 } ?? 1, sourceRow: perm,
                                     file: g.file, fileOffset: g.fileRange(of: t).lowerBound)
-                try stream(src, as: it.out, into: sink, threads: threads)
+                try stream(src, as: it.out.ggml, into: sink, threads: threads)
             })
 
         let write = { (name: String, json: JSON) in

@@ -5,11 +5,15 @@ import Formats
 public enum QuantError: Error, CustomStringConvertible, Equatable {
     case unsupportedType(String, operation: String)
     case badLength(type: String, elements: Int, blockSize: Int)
+    case nonFinite(tensor: String, row: Int, column: Int, value: Float)
+    case requantize(tensor: String, from: String, to: String)
 
     public var description: String {
         switch self {
         case let .unsupportedType(t, op): "\(op) is not implemented for type \(t)"
         case let .badLength(t, n, b): "\(n) elements of \(t): not a multiple of its block size \(b)"
+        case let .nonFinite(t, r, c, v): "tensor \(t) row \(r) column \(c) is \(v): cannot quantize non-finite values (llama.cpp refuses them too)"
+        case let .requantize(t, f, to): "tensor \(t) is already \(f): requantizing it to \(to) loses quality; pass --allow-requantize to do it anyway"
         }
     }
 }
@@ -17,7 +21,7 @@ public enum QuantError: Error, CustomStringConvertible, Equatable {
 public enum Dequantize {
     /// Types `row(_:_:_:_:)` can turn into Float.
     public static func supports(_ t: GGMLType) -> Bool {
-        [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K].contains(t)
+        [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K].contains(t)
     }
 
     /// Dequantizes `n` elements of type `type` at `src` into `dst`. `n` must be a whole number of blocks.
@@ -34,9 +38,12 @@ public enum Dequantize {
         case .q5_0: Q5_0.dequantize(src, dst, n)
         case .q5_1: Q5_1.dequantize(src, dst, n)
         case .q8_0: Q8_0.dequantize(src, dst, n)
+        case .q2_K: KQuants.dequantizeQ2_K(src, dst, n)
+        case .q3_K: KQuants.dequantizeQ3_K(src, dst, n)
         case .q4_K: KQuants.dequantizeQ4_K(src, dst, n)
         case .q5_K: KQuants.dequantizeQ5_K(src, dst, n)
         case .q6_K: KQuants.dequantizeQ6_K(src, dst, n)
+        case .q8_K: KQuants.dequantizeQ8_K(src, dst, n)
         default: throw QuantError.unsupportedType(type.name, operation: "dequantization")
         }
     }

@@ -18,4 +18,21 @@ enum Q4_0 {
             }
         }
     }
+
+    /// ggml's quantize_row_q4_0_ref: d = (value of largest magnitude) / −8, q = min(15, trunc(x/d + 8.5)).
+    static func quantize(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
+        for b in 0..<(n / blockSize) {
+            let v = x + b * blockSize, p = dst + b * blockBytes
+            var amax: Float = 0, max: Float = 0
+            for j in 0..<blockSize where amax < abs(v[j]) { amax = abs(v[j]); max = v[j] }
+            let d = max / -8
+            let id: Float = d != 0 ? 1 / d : 0
+            p.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+            for j in 0..<16 {
+                let q0 = min(15, cInt8(v[j] * id + 8.5))
+                let q1 = min(15, cInt8(v[j + 16] * id + 8.5))
+                p.storeBytes(of: UInt8(truncatingIfNeeded: q0) | UInt8(truncatingIfNeeded: q1) << 4, toByteOffset: 2 + j, as: UInt8.self)
+            }
+        }
+    }
 }

@@ -19,4 +19,25 @@ enum Q4_1 {
             }
         }
     }
+
+    /// ggml's quantize_row_q4_1_ref: d = (max − min) / 15, m = min, q = min(15, trunc((x − min)/d + 0.5)).
+    static func quantize(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
+        for b in 0..<(n / blockSize) {
+            let v = x + b * blockSize, p = dst + b * blockBytes
+            var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
+            for j in 0..<blockSize {
+                if v[j] < lo { lo = v[j] }
+                if v[j] > hi { hi = v[j] }
+            }
+            let d = (hi - lo) / 15
+            let id: Float = d != 0 ? 1 / d : 0
+            p.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+            p.storeBytes(of: floatToHalf(lo).littleEndian, toByteOffset: 2, as: UInt16.self)
+            for j in 0..<16 {
+                let q0 = min(15, cInt8((v[j] - lo) * id + 0.5))
+                let q1 = min(15, cInt8((v[j + 16] - lo) * id + 0.5))
+                p.storeBytes(of: UInt8(truncatingIfNeeded: q0) | UInt8(truncatingIfNeeded: q1) << 4, toByteOffset: 4 + j, as: UInt8.self)
+            }
+        }
+    }
 }

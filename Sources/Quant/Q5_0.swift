@@ -21,4 +21,24 @@ enum Q5_0 {
             }
         }
     }
+
+    /// ggml's quantize_row_q5_0_ref: d = (value of largest magnitude) / −16, q = min(31, trunc(x/d + 16.5)).
+    static func quantize(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
+        for b in 0..<(n / blockSize) {
+            let v = x + b * blockSize, p = dst + b * blockBytes
+            var amax: Float = 0, max: Float = 0
+            for j in 0..<blockSize where amax < abs(v[j]) { amax = abs(v[j]); max = v[j] }
+            let d = max / -16
+            let id: Float = d != 0 ? 1 / d : 0
+            p.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+            var qh: UInt32 = 0
+            for j in 0..<16 {
+                let q0 = UInt8(truncatingIfNeeded: min(31, cInt8(v[j] * id + 16.5)))
+                let q1 = UInt8(truncatingIfNeeded: min(31, cInt8(v[j + 16] * id + 16.5)))
+                p.storeBytes(of: (q0 & 0x0f) | (q1 & 0x0f) << 4, toByteOffset: 6 + j, as: UInt8.self)
+                qh |= UInt32((q0 & 0x10) >> 4) << UInt32(j) | UInt32((q1 & 0x10) >> 4) << UInt32(j + 16)
+            }
+            p.storeBytes(of: qh.littleEndian, toByteOffset: 2, as: UInt32.self)
+        }
+    }
 }

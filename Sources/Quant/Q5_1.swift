@@ -23,4 +23,28 @@ enum Q5_1 {
             }
         }
     }
+
+    /// ggml's quantize_row_q5_1_ref: d = (max − min) / 31, m = min, q = trunc((x − min)/d + 0.5).
+    static func quantize(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
+        for b in 0..<(n / blockSize) {
+            let v = x + b * blockSize, p = dst + b * blockBytes
+            var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
+            for j in 0..<blockSize {
+                if v[j] < lo { lo = v[j] }
+                if v[j] > hi { hi = v[j] }
+            }
+            let d = (hi - lo) / 31
+            let id: Float = d != 0 ? 1 / d : 0
+            p.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+            p.storeBytes(of: floatToHalf(lo).littleEndian, toByteOffset: 2, as: UInt16.self)
+            var qh: UInt32 = 0
+            for j in 0..<16 {
+                let q0 = UInt8(truncatingIfNeeded: min(31, cInt8((v[j] - lo) * id + 0.5)))
+                let q1 = UInt8(truncatingIfNeeded: min(31, cInt8((v[j + 16] - lo) * id + 0.5)))
+                p.storeBytes(of: (q0 & 0x0f) | (q1 & 0x0f) << 4, toByteOffset: 8 + j, as: UInt8.self)
+                qh |= UInt32((q0 & 0x10) >> 4) << UInt32(j) | UInt32((q1 & 0x10) >> 4) << UInt32(j + 16)
+            }
+            p.storeBytes(of: qh.littleEndian, toByteOffset: 4, as: UInt32.self)
+        }
+    }
 }

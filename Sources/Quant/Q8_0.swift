@@ -15,4 +15,19 @@ enum Q8_0 {
             }
         }
     }
+
+    /// ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = roundf(x/d) (halves away from zero).
+    static func quantize(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
+        for b in 0..<(n / blockSize) {
+            let v = x + b * blockSize, p = dst + b * blockBytes
+            var amax: Float = 0
+            for j in 0..<blockSize { amax = Swift.max(amax, abs(v[j])) }
+            let d = amax / 127
+            let id: Float = d != 0 ? 1 / d : 0
+            p.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+            for j in 0..<blockSize {
+                p.storeBytes(of: cInt8((v[j] * id).rounded(.toNearestOrAwayFromZero)), toByteOffset: 2 + j, as: Int8.self)
+            }
+        }
+    }
 }

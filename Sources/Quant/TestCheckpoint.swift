@@ -137,7 +137,7 @@ public enum TestCheckpoint {
                 var x = (blockSeed ^ UInt64(w + 1) &* 0x2545_F491_4F6C_DD1D) | 1
                 var tmp = [Float](repeating: 0, count: 1024)
                 var i = lo
-                tmp.withUnsafeMutableBufferPointer { tb in
+                try tmp.withUnsafeMutableBufferPointer { tb in
                     while i < hi {
                         let m = min(1024, hi - i)
                         for j in 0..<m {
@@ -145,7 +145,7 @@ public enum TestCheckpoint {
                             let r = (x &* 0x2545_F491_4F6C_DD1D) >> 40  // 24 random bits
                             tb[j] = center + a * (Float(r) * (2.0 / 16_777_216.0) - 1)
                         }
-                        dtype.encode(tb.baseAddress!, base.value + i * dtype.size, m)
+                        try Quantize.row(dtype.ggml, tb.baseAddress!, base.value + i * dtype.size, m)
                         i += m
                     }
                 }

@@ -39,7 +39,7 @@ import Formats
     }
 
     @Test func unsupportedTypesAndLengths() {
-        #expect(throws: QuantError.self) { try [UInt8](repeating: 0, count: 84).withUnsafeBytes { try Dequantize.tensor(.q2_K, $0) } }
+        #expect(throws: QuantError.self) { try [UInt8](repeating: 0, count: 66).withUnsafeBytes { try Dequantize.tensor(.iq2_xxs, $0) } }
         var out = [Float](repeating: 0, count: 40)
         #expect(throws: QuantError.self) {
             try [UInt8](repeating: 0, count: 40).withUnsafeBytes { raw in

@@ -1,0 +1,61 @@
+// Quantize: Float rows into any block type llmkit can write, with ggml's reference algorithms (no
+// importance matrix), so the bytes equal llama.cpp's. Non-finite input is refused: llama.cpp's own
+// quantizer rejects such rows too ("quantized data validation failed").
+import Formats
+
+/// C's float → int8_t as x86 performs it (cvttss2si to int32, then the low byte): values outside int32
+/// and NaN give 0x80000000, whose low byte is 0. The reference quantizers rely on it for degenerate
+/// blocks (a scale that overflows to ±inf).
+@inline(__always)
+func cInt8(_ f: Float) -> Int8 {
+    let i: Int32 = f.isFinite && abs(f) < 2_147_483_520 ? Int32(f) : Int32.min
+    return Int8(truncatingIfNeeded: i)
+}
+
+public enum Quantize {
+    /// Types `row` can produce.
+    public static func supports(_ t: GGMLType) -> Bool {
+        [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0].contains(t) || kquant(t) != nil
+    }
+
+    /// Quantizes `n` floats (a whole number of `type` blocks) into `dst` (`type.byteCount(elements: n)` bytes).
+    public static func row(_ type: GGMLType, _ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) throws {
+        guard n % type.blockSize == 0 else {
+            throw QuantError.badLength(type: type.name, elements: n, blockSize: type.blockSize)
+        }
+        switch type {
+        case .f32: dst.copyMemory(from: src, byteCount: 4 * n)
+        case .f16: convertFloatToHalf(src, dst.assumingMemoryBound(to: UInt16.self), n)
+        case .bf16:
+            let d = dst.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<n { d[i] = floatToBF16(src[i]) }
+        case .q4_0: Q4_0.quantize(src, dst, n)
+        case .q4_1: Q4_1.quantize(src, dst, n)
+        case .q5_0: Q5_0.quantize(src, dst, n)
+        case .q5_1: Q5_1.quantize(src, dst, n)
+        case .q8_0: Q8_0.quantize(src, dst, n)
+        default:
+            guard let f = kquant(type) else { throw QuantError.unsupportedType(type.name, operation: "quantization") }
+            f(src, dst, n)
+        }
+    }
+
+    /// The K-quant quantizers (super-blocks of 256).
+    static func kquant(_ t: GGMLType) -> ((UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Void)? {
+        switch t {
+        case .q2_K: KQuants.quantizeQ2_K
+        case .q3_K: KQuants.quantizeQ3_K
+        case .q4_K: KQuants.quantizeQ4_K
+        case .q5_K: KQuants.quantizeQ5_K
+        case .q6_K: KQuants.quantizeQ6_K
+        case .q8_K: KQuants.quantizeQ8_K
+        default: nil
+        }
+    }
+
+    /// The first non-finite value in `n` floats, if any.
+    public static func firstNonFinite(_ x: UnsafePointer<Float>, _ n: Int) -> Int? {
+        for i in 0..<n where !x[i].isFinite { return i }
+        return nil
+    }
+}
