@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // llmkit: read, write, quantize, run, serve and train language models in one Swift package.
-// Module graph (arrows point down only): llmkit (CLI) → Quant → Formats. Infer, Finetune and Server
+// Module graph (arrows point down only): llmkit (CLI) → Quant → Formats (+ CKernels, BLAS). Infer, Finetune and Server
 // join as their issues land (see docs in ../shared/docs/DESIGN.md).
 import PackageDescription
 
@@ -17,7 +17,14 @@ let package = Package(
     ],
     targets: [
         .target(name: "Formats"),
-        .target(name: "Quant", dependencies: ["Formats"]),
+        // SIMD kernels in C (intrinsics with per-function target attributes, run-time dispatch).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // BLAS: OpenBLAS on Linux through this module map; Accelerate on macOS.
+        .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .target(
+            name: "Quant",
+            dependencies: ["Formats", "CKernels", .target(name: "CBLAS", condition: .when(platforms: [.linux]))],
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         .executableTarget(
             name: "llmkit",
             dependencies: [

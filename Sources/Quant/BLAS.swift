@@ -1,0 +1,16 @@
+// BLAS: F32 matrix multiply through the platform's BLAS (OpenBLAS on Linux, Accelerate on macOS).
+#if canImport(Accelerate)
+import Accelerate
+#else
+import CBLAS
+#endif
+
+public enum BLAS {
+    /// C (M×N) = A (M×K) · Bᵀ where B is N×K, all row-major F32 — the layout of a weight matrix whose rows
+    /// are output features (ggml's mul_mat). `beta` 0 overwrites C, 1 accumulates.
+    public static func matmulTransposedB(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                                         m: Int, n: Int, k: Int, beta: Float = 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k),
+                    beta, c, Int32(n))
+    }
+}
