@@ -79,11 +79,11 @@ public enum Convert {
         }
         guard src.rows > 0, outRow > 0 else { return }
         let same = src.type == target
-        let perBlock = max(1, blockBytes / outRow)
+        let perBlock = min(max(1, blockBytes / outRow), src.rows)
         let scratch = UncheckedBox(UnsafeMutablePointer<Float>.allocate(capacity: src.rowLength * max(threads, 1)))
         defer { scratch.value.deallocate() }
-        // Rows longer than the output buffer (rare: a 1-D tensor of millions) go through a heap block.
-        let heap = perBlock * outRow > sink.remaining || perBlock * outRow > blockBytes
+        // A row longer than the output buffer (rare: a 1-D tensor of millions) goes through a heap block.
+        let heap = perBlock * outRow > blockBytes
             ? UnsafeMutableRawPointer.allocate(byteCount: perBlock * outRow, alignment: 64) : nil
         defer { heap?.deallocate() }
         src.file?.adviseSequential(src.fileOffset..<(src.fileOffset + src.rows * src.rowBytes))
