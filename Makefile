@@ -4,7 +4,7 @@
 SWIFT ?= swift
 MODEL ?= .assets/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: setup build release test run bench-convert clean
+.PHONY: setup build release test run bench-convert bench-quantize bench-rmse clean
 
 setup:
 	bash scripts/setup.sh
@@ -25,6 +25,13 @@ test: setup
 
 bench-convert:
 	bash benchmarks/convert-scale.sh
+
+bench-quantize: release
+	bash scripts/bench-setup.sh
+	.venv-bench/bin/python benchmarks/quantize-speed.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit
+
+bench-rmse: setup release
+	.venv/bin/python benchmarks/quant-rmse.py $$($(SWIFT) build -c release --show-bin-path)/llmkit
 
 clean:
 	rm -rf .build
