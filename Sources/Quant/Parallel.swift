@@ -1,7 +1,5 @@
-// Parallel: split a loop across threads with Dispatch, propagating the first error thrown.
-// (The kernel thread pool of the quant issue will replace this for hot paths.)
+// Parallel: a throwing loop over the shared ThreadPool, propagating the first error thrown.
 
-import Dispatch
 import Foundation
 
 public enum Parallel {
@@ -12,11 +10,8 @@ public enum Parallel {
             return
         }
         let failure = FirstError()
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: count) { w in
-                do { try box.value(w) } catch { failure.record(error) }
-            }
+        ThreadPool.shared.run(count) { w in
+            do { try body(w) } catch { failure.record(error) }
         }
         if let e = failure.error { throw e }
     }

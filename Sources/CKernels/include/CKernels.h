@@ -21,4 +21,77 @@ enum {
 /// The features of the CPU this process runs on.
 uint32_t llk_cpu_features(void);
 
+// MARK: dot-product kernels (dot.c)
+// One weight row `x` of `n` elements (ggml block layout of the weight type) times one activation row `y`,
+// already quantized to the type ggml pairs with it (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for
+// Q2_K..Q6_K; F16/BF16/F32 with themselves). `n` is a whole number of blocks. Every kernel equals the Swift
+// reference `Dot.reference` up to float summation order (integer block sums are exact); activation quants
+// must lie in -127...127, as our quantizers guarantee.
+//
+// Naming: llk_dot_<weight>_<activation>_<isa>. ISAs:
+//   avx2       AVX2 + FMA + F16C                          (x86-64)
+//   avx512     AVX-512 F/BW/VL + VNNI                     (x86-64)
+//   avx512bf16 AVX-512 F/BW/VL + BF16                     (x86-64, bf16 only)
+//   neon       NEON, with SDOT when compiled for +dotprod (arm64)
+// Selection: llk_dot_select(type, llk_cpu_features()) returns the best kernel for a ggml type id on this
+// CPU (or NULL: use the scalar reference); Swift calls it once per type (Dot.kernel(for:)).
+
+typedef float (*llk_dot_fn)(int n, const void *x, const void *y);
+
+enum {
+    LLK_ISA_AVX2 = 1,
+    LLK_ISA_AVX512 = 2,
+    LLK_ISA_AVX512BF16 = 3,
+    LLK_ISA_NEON = 4,
+};
+
+/// The kernel for ggml weight type id `type` written for `isa`, or NULL (none written, or not compiled for
+/// this architecture). Does not check the CPU.
+llk_dot_fn llk_dot_kernel(uint32_t type, int isa);
+
+/// The LLK_CPU_* features an ISA's kernels need (AVX-512 ones also need AVX512VL, checked by llk_dot_select).
+uint32_t llk_dot_isa_features(int isa);
+
+/// The fastest kernel for ggml weight type id `type` on a CPU with `features` (LLK_CPU_* bits), or NULL.
+llk_dot_fn llk_dot_select(uint32_t type, uint32_t features);
+
+#if defined(__x86_64__)
+float llk_dot_q4_0_q8_0_avx2(int n, const void *x, const void *y);
+float llk_dot_q4_1_q8_1_avx2(int n, const void *x, const void *y);
+float llk_dot_q5_0_q8_0_avx2(int n, const void *x, const void *y);
+float llk_dot_q5_1_q8_1_avx2(int n, const void *x, const void *y);
+float llk_dot_q8_0_q8_0_avx2(int n, const void *x, const void *y);
+float llk_dot_q2_K_q8_K_avx2(int n, const void *x, const void *y);
+float llk_dot_q3_K_q8_K_avx2(int n, const void *x, const void *y);
+float llk_dot_q4_K_q8_K_avx2(int n, const void *x, const void *y);
+float llk_dot_q5_K_q8_K_avx2(int n, const void *x, const void *y);
+float llk_dot_q6_K_q8_K_avx2(int n, const void *x, const void *y);
+float llk_dot_f16_f16_avx2(int n, const void *x, const void *y);
+float llk_dot_bf16_bf16_avx2(int n, const void *x, const void *y);
+float llk_dot_f32_f32_avx2(int n, const void *x, const void *y);
+
+float llk_dot_q4_0_q8_0_avx512(int n, const void *x, const void *y);
+float llk_dot_q4_1_q8_1_avx512(int n, const void *x, const void *y);
+float llk_dot_q5_0_q8_0_avx512(int n, const void *x, const void *y);
+float llk_dot_q5_1_q8_1_avx512(int n, const void *x, const void *y);
+float llk_dot_q8_0_q8_0_avx512(int n, const void *x, const void *y);
+float llk_dot_q2_K_q8_K_avx512(int n, const void *x, const void *y);
+float llk_dot_q3_K_q8_K_avx512(int n, const void *x, const void *y);
+float llk_dot_q4_K_q8_K_avx512(int n, const void *x, const void *y);
+float llk_dot_q5_K_q8_K_avx512(int n, const void *x, const void *y);
+float llk_dot_q6_K_q8_K_avx512(int n, const void *x, const void *y);
+
+float llk_dot_bf16_bf16_avx512bf16(int n, const void *x, const void *y);
+#endif
+
+#if defined(__aarch64__)
+float llk_dot_q4_0_q8_0_neon(int n, const void *x, const void *y);
+float llk_dot_q8_0_q8_0_neon(int n, const void *x, const void *y);
+float llk_dot_q4_K_q8_K_neon(int n, const void *x, const void *y);
+float llk_dot_q6_K_q8_K_neon(int n, const void *x, const void *y);
+float llk_dot_f16_f16_neon(int n, const void *x, const void *y);
+#endif
+
+#include "llk_pause.h"
+
 #endif
