@@ -28,13 +28,14 @@ uint32_t llk_cpu_features(void);
 // reference `Dot.reference` up to float summation order (integer block sums are exact); activation quants
 // must lie in -127...127, as our quantizers guarantee.
 //
-// Naming: llk_dot_<weight>_<activation>_<isa>. ISAs:
-//   avx2       AVX2 + FMA + F16C                          (x86-64)
-//   avx512     AVX-512 F/BW/VL + VNNI                     (x86-64)
-//   avx512bf16 AVX-512 F/BW/VL + BF16                     (x86-64, bf16 only)
-//   neon       NEON, with SDOT when compiled for +dotprod (arm64)
-// Selection: llk_dot_select(type, llk_cpu_features()) returns the best kernel for a ggml type id on this
-// CPU (or NULL: use the scalar reference); Swift calls it once per type (Dot.kernel(for:)).
+// Naming: llk_dot_<weight>_<activation>_<isa>. ISAs and the weight types they cover:
+//   avx2       AVX2 + FMA + F16C          every type above (Q4_0..Q8_0, Q2_K..Q6_K, F16, BF16, F32)
+//   avx512     AVX-512 F/BW/VL + VNNI     Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q6_K (the others gained under 3% on Zen 4)
+//   avx512bf16 AVX-512 F/BW/VL + BF16     BF16 (VDPBF16PS; denormal inputs read as zero)
+//   neon       NEON, SDOT where compiled with +dotprod (__ARM_FEATURE_DOTPROD; Apple silicon)
+//              Q4_0 Q8_0 Q4_K Q6_K F16
+// Selection: llk_dot_select(type, llk_cpu_features()) returns the most capable ISA's kernel the CPU can run
+// for a ggml type id, or NULL (use the scalar reference); Swift calls it once per type (Dot.kernel(for:)).
 
 typedef float (*llk_dot_fn)(int n, const void *x, const void *y);
 
@@ -75,10 +76,6 @@ float llk_dot_q4_1_q8_1_avx512(int n, const void *x, const void *y);
 float llk_dot_q5_0_q8_0_avx512(int n, const void *x, const void *y);
 float llk_dot_q5_1_q8_1_avx512(int n, const void *x, const void *y);
 float llk_dot_q8_0_q8_0_avx512(int n, const void *x, const void *y);
-float llk_dot_q2_K_q8_K_avx512(int n, const void *x, const void *y);
-float llk_dot_q3_K_q8_K_avx512(int n, const void *x, const void *y);
-float llk_dot_q4_K_q8_K_avx512(int n, const void *x, const void *y);
-float llk_dot_q5_K_q8_K_avx512(int n, const void *x, const void *y);
 float llk_dot_q6_K_q8_K_avx512(int n, const void *x, const void *y);
 
 float llk_dot_bf16_bf16_avx512bf16(int n, const void *x, const void *y);
