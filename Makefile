@@ -4,7 +4,7 @@
 SWIFT ?= swift
 MODEL ?= .assets/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: setup build release test run bench-convert bench-quantize bench-rmse clean
+.PHONY: setup build release test run bench-convert bench-quantize bench-rmse bench-kernels clean
 
 setup:
 	bash scripts/setup.sh
@@ -29,6 +29,10 @@ bench-convert:
 bench-quantize: release
 	bash scripts/bench-setup.sh
 	.venv-bench/bin/python benchmarks/quantize-speed.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit
+
+bench-kernels:
+	bash scripts/bench-setup.sh
+	.venv-bench/bin/python benchmarks/kernels.py
 
 bench-rmse: setup release
 	.venv/bin/python benchmarks/quant-rmse.py $$($(SWIFT) build -c release --show-bin-path)/llmkit

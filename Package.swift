@@ -31,6 +31,8 @@ let package = Package(
                 "Formats", "Quant",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Kernel benchmark (release builds only; see benchmarks/kernels.py for the llama.cpp comparison).
+        .executableTarget(name: "kernels-bench", dependencies: ["Formats", "Quant"], path: "benchmarks/Kernels"),
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Formats"]),
     ]

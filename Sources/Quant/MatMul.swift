@@ -1,0 +1,72 @@
+// MatMul: weight matrix × activations, the two shapes inference needs, over any weight type Dot knows.
+//   matvec: y (rows) = W (rows × cols) · x (cols)                      — decode, one token
+//   matmul: Y (batch × rows) = X (batch × cols) · Wᵀ                   — a prompt batch
+// W is row-major in its block type (ggml's layout: row r is `type.byteCount(cols)` bytes at r × stride).
+// Activations are quantized once to the weight type's partner (Q8_0 / Q8_1 / Q8_K / F16 …), then each
+// output is one dot kernel call (Dot) of a weight row with an activation row; rows are split across the
+// shared ThreadPool.
+// F32 weights with a batch go to BLAS.
+import Formats
+
+public enum MatMul {
+    /// y[r] = W[r, :] · x for r in 0..<rows.
+    public static func matvec(_ type: GGMLType, _ w: UnsafeRawPointer, rows: Int, cols: Int,
+                              x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, threads: Int = Convert.defaultThreads) {
+        matmul(type, w, rows: rows, cols: cols, x: x, batch: 1, y: y, threads: threads)
+    }
+
+    /// Y[b, r] = W[r, :] · X[b, :] for b in 0..<batch, r in 0..<rows (X is batch × cols, Y is batch × rows).
+    public static func matmul(_ type: GGMLType, _ w: UnsafeRawPointer, rows: Int, cols: Int,
+                              x: UnsafePointer<Float>, batch: Int, y: UnsafeMutablePointer<Float>,
+                              threads: Int = Convert.defaultThreads) {
+        precondition(cols % type.blockSize == 0, "row length \(cols) is not a multiple of \(type.name)'s block size")
+        guard rows > 0, batch > 0 else { return }
+        if type == .f32 && batch >= 8 {
+            BLAS.matmulTransposedB(x, w.assumingMemoryBound(to: Float.self), y, m: batch, n: rows, k: cols)
+            return
+        }
+        let act = Dot.activationType(for: type)
+        let stride = type.byteCount(elements: cols)!
+        let aStride = act.byteCount(elements: cols)!
+        // The activations, quantized once per row of X.
+        let qx = UnsafeMutableRawPointer.allocate(byteCount: max(aStride * batch, 1), alignment: 64)
+        defer { qx.deallocate() }
+        for b in 0..<batch { Dot.quantizeActivations(act, x + b * cols, qx + b * aStride, cols) }
+
+        // Row ranges across the pool; 16-row tiles stay in cache while the whole batch goes past them.
+        let parts = max(1, min(threads, ThreadPool.shared.size, (rows + 15) / 16))
+        let (wv, qv, yv) = (UncheckedBox(w), UncheckedBox(UnsafeRawPointer(qx)), UncheckedBox(y))
+        let kernel = Dot.kernel(for: type)
+        ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+            var r0 = range.lowerBound
+            while r0 < range.upperBound {
+                let r1 = min(r0 + 16, range.upperBound)
+                for b in 0..<batch {
+                    let a = qv.value + b * aStride
+                    let out = yv.value + b * rows
+                    if let kernel {
+                        for r in r0..<r1 { out[r] = kernel(Int32(cols), wv.value + r * stride, a) }
+                    } else {
+                        for r in r0..<r1 { out[r] = Dot.reference(type, cols, wv.value + r * stride, a) }
+                    }
+                }
+                r0 = r1
+            }
+        }
+    }
+
+    /// The same product computed from dequantized weights in Double: the reference the kernels are tested against.
+    public static func reference(_ type: GGMLType, _ w: UnsafeRawPointer, rows: Int, cols: Int,
+                                 x: UnsafePointer<Float>, batch: Int, y: UnsafeMutablePointer<Float>) throws {
+        let stride = type.byteCount(elements: cols)!
+        var row = [Float](repeating: 0, count: cols)
+        for r in 0..<rows {
+            try row.withUnsafeMutableBufferPointer { try Dequantize.row(type, w + r * stride, $0.baseAddress!, cols) }
+            for b in 0..<batch {
+                var s: Double = 0
+                for c in 0..<cols { s += Double(row[c]) * Double(x[b * cols + c]) }
+                y[b * rows + r] = Float(s)
+            }
+        }
+    }
+}
