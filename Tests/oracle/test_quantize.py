@@ -150,3 +150,33 @@ def test_hf_folder_quantizes_in_one_pass_like_convert_then_quantize(tmp_path, mi
     r = GGUFReader(str(tmp_path / "one-pass.gguf"))
     assert r.fields["tokenizer.ggml.pre"].contents() == "gpt2"
     assert r.fields["general.file_type"].contents() == {"q4_k_m": 15, "q8_0": 7}[mix]
+
+
+@pytest.mark.parametrize("mix", MIXES)
+def test_dequantization_of_every_type_equals_gguf_py(tmp_path, mix):
+    """GGUF → HF (F32) dequantizes every tensor of llama-quantize's files: values equal gguf.quants.dequantize."""
+    from safetensors.numpy import load_file
+    src = REFERENCE / "quant" / f"tiny-llama-{mix}.gguf"
+    llmkit("convert", src, "-o", tmp_path / "hf", "--type", "f32", "--quiet")
+    ours = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    r = GGUFReader(str(src))
+    heads = int(r.fields["llama.attention.head_count"].contents())
+    kv = int(r.fields["llama.attention.head_count_kv"].contents())
+    hf = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+          "output.weight": "lm_head.weight"}
+    blk = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+           "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
+           "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+    from conftest import unpermute
+    for t in r.tensors:
+        if t.name.startswith("blk."):
+            _, i, kind, _ = t.name.split(".")
+            name = f"model.layers.{i}.{blk[kind]}.weight"
+        else:
+            name = hf[t.name]
+        want = dequantize(t.data, t.tensor_type).reshape([int(d) for d in reversed(t.shape)]).astype(np.float32)
+        if ".attn_q." in t.name:
+            want = unpermute(want, heads)
+        elif ".attn_k." in t.name:
+            want = unpermute(want, kv)
+        assert np.array_equal(ours[name], want), f"{t.name} ({t.tensor_type.name})"
