@@ -104,20 +104,22 @@ def main():
     print("\n".join(l for l in out.splitlines() if not l.startswith("{")))
     stream = next(o for o in ours if o["kind"] == "stream")
     base, cpu = load_ggml()
-    print(f"\nllmkit vs llama.cpp (ggml_mul_mat), {a.threads} threads; bandwidth {stream['gbps_n']:.1f} GB/s")
-    print(f"{'type':6} {'rows×cols':>12} | {'matvec llmkit':>13} {'ggml':>9} {'ratio':>6} {'%bw':>5} | {'mm512 llmkit':>12} {'ggml':>9} {'ratio':>6}")
+    print(f"\nllmkit vs llama.cpp (ggml_mul_mat), {a.threads} threads; read bandwidth {stream['gbps_read']:.1f} GB/s, "
+          f"copy {stream['gbps_n']:.1f} GB/s")
+    print(f"{'type':6} {'rows×cols':>12} | {'matvec llmkit':>13} {'ggml':>9} {'ratio':>6} {'%read':>5} | {'mm512 llmkit':>12} {'ggml':>9} {'ratio':>6}")
     for o in ours:
         if o["kind"] != "matvec":
             continue
         reps = 5 if o["rows"] * o["cols"] > 8_000_000 else 20
         tv, wbytes = ggml_time(base, cpu, o["type"], o["rows"], o["cols"], 1, a.threads, reps)
         line = (f"{o['type']:6} {o['rows']:>5}×{o['cols']:<6} | {o['seconds'] * 1e6:11.1f}µs {tv * 1e6:7.1f}µs "
-                f"{tv / o['seconds']:6.2f} {100 * wbytes / o['seconds'] / 1e9 / stream['gbps_n']:4.0f}% |")
+                f"{tv / o['seconds']:6.2f} {100 * wbytes / o['seconds'] / 1e9 / stream['gbps_read']:4.0f}% |")
         if o["matmul512_seconds"] > 0:
             tm, _ = ggml_time(base, cpu, o["type"], o["rows"], o["cols"], 512, a.threads, 2)
             line += f" {o['matmul512_seconds'] * 1e3:10.1f}ms {tm * 1e3:7.1f}ms {tm / o['matmul512_seconds']:6.2f}"
         print(line)
-    print("ratio = ggml time / llmkit time (above 1: llmkit is faster)")
+    print("ratio = ggml time / llmkit time (above 1: llmkit is faster); %read = llmkit's weight bytes per second "
+          "over the read bandwidth (above 100%: the matrix fits in the last-level cache)")
 
 
 if __name__ == "__main__":

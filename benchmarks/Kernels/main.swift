@@ -47,18 +47,32 @@ let copyN = best(5) {
         memcpy(db.p + lo, sb.p + lo, hi - lo)
     }
 }
+// Read-only bandwidth (what a matrix-vector product needs): the F32 dot kernel of the array with itself
+// (one stream of loads), split across the threads.
+let sink = UnsafeMutablePointer<Float>.allocate(capacity: 64)
+let f32Dot = Dot.kernel(for: .f32)!
+let readN = best(5) {
+    DispatchQueue.concurrentPerform(iterations: nThreads) { t in
+        let lo = t * streamBytes / nThreads / 4 / 1024 * 1024, hi = (t + 1) * streamBytes / nThreads / 4 / 1024 * 1024
+        let p = UnsafeRawPointer(sb.p) + lo * 4
+        UnsafeMutablePointer<Float>(mutating: UnsafeRawPointer(db.p).assumingMemoryBound(to: Float.self))[t] = f32Dot(Int32(hi - lo), p, p)
+    }
+}
 let bw1 = 2 * Double(streamBytes) / copy1 / 1e9, bwN = 2 * Double(streamBytes) / copyN / 1e9
-print(String(format: "memory bandwidth (copy, read+write): %.1f GB/s on 1 thread, %.1f GB/s on %d threads", bw1, bwN, threads))
+let bwRead = Double(streamBytes) / readN / 1e9
+sink.deallocate()
+print(String(format: "memory bandwidth: copy (read+write) %.1f GB/s on 1 thread, %.1f GB/s on %d threads; read %.1f GB/s on %d threads",
+             bw1, bwN, threads, bwRead, threads))
 print("CPU features: \(CPUFeatures.current)")
 src.deallocate(); dst.deallocate()
-if json { print(#"{"kind":"stream","threads":\#(threads),"gbps_1":\#(bw1),"gbps_n":\#(bwN)}"#) }
+if json { print(#"{"kind":"stream","threads":\#(threads),"gbps_1":\#(bw1),"gbps_n":\#(bwN),"gbps_read":\#(bwRead)}"#) }
 
 struct UncheckedSendable: @unchecked Sendable { let p: UnsafeMutableRawPointer; init(_ p: UnsafeMutableRawPointer) { self.p = p } }
 
 // Shapes: Llama-3-8B's 4096 × 4096 (attn_q) and 14336 × 4096 (ffn_up: 14336 rows of 4096), plus a
 // cache-resident 1024 × 1024.
 let shapes: [(rows: Int, cols: Int)] = quick ? [(1024, 1024), (4096, 4096)] : [(1024, 1024), (4096, 4096), (14336, 4096)]
-print("\ntype   rows × cols     weights     matvec µs   GB/s   %bw   GFLOP/s | matmul(512) ms  GFLOP/s")
+print("\ntype   rows × cols     weights     matvec µs   GB/s  %read  GFLOP/s | matmul(512) ms  GFLOP/s")
 for name in typeNames {
     guard let type = GGMLType(name: name), Quant.Quantize.supports(type) else { print("skip \(name)"); continue }
     for (rows, cols) in shapes {
@@ -76,6 +90,18 @@ for name in typeNames {
         let reps = rows * stride > (64 << 20) ? 5 : 20
         let tv = best(reps) { x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { MatMul.matvec(type, w, rows: rows, cols: cols, x: xb.baseAddress!, y: $0.baseAddress!, threads: threads) } } }
         let gbps = Double(rows * stride) / tv / 1e9
+        // Matrices larger than the last-level cache, really read from memory: cycle through copies
+        // totalling ≥ 256 MiB so no pass finds the previous one's weights in cache.
+        var dram = Double.nan
+        if rows * stride >= (16 << 20) {
+            let copies = max(2, (256 << 20) / (rows * stride))
+            let ws = (0..<copies).map { _ in UnsafeMutableRawPointer.allocate(byteCount: rows * stride, alignment: 64) }
+            for c in ws { c.copyMemory(from: w, byteCount: rows * stride) }
+            let pass = best(3) { x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+                for c in ws { MatMul.matvec(type, c, rows: rows, cols: cols, x: xb.baseAddress!, y: yb.baseAddress!, threads: threads) } } } }
+            ws.forEach { $0.deallocate() }
+            dram = Double(rows * stride) * Double(copies) / pass / 1e9
+        }
         let gflops = 2 * Double(rows * cols) / tv / 1e9
         var tm = Double.nan
         if !quick || rows <= 4096 {
@@ -83,7 +109,8 @@ for name in typeNames {
         }
         let mmFlops = 2 * 512 * Double(rows * cols) / tm / 1e9
         print(String(format: "%-6@ %5d × %-5d %8.1f MB  %9.1f  %6.1f  %4.0f%%  %7.1f | %12.1f  %7.1f", name, rows, cols,
-                     Double(rows * stride) / 1e6, tv * 1e6, gbps, 100 * gbps / bwN, gflops, tm * 1e3, mmFlops))
-        if json { print(#"{"kind":"matvec","type":"\#(name)","rows":\#(rows),"cols":\#(cols),"threads":\#(threads),"seconds":\#(tv),"gbps":\#(gbps),"matmul512_seconds":\#(tm.isNaN ? -1 : tm)}"#) }
+                     Double(rows * stride) / 1e6, tv * 1e6, gbps, 100 * gbps / bwRead, gflops, tm * 1e3, mmFlops)
+              + (dram.isNaN ? "" : String(format: " | from memory: %.1f GB/s = %.0f%% of read bandwidth", dram, 100 * dram / bwRead)))
+        if json { print(#"{"kind":"matvec","type":"\#(name)","rows":\#(rows),"cols":\#(cols),"threads":\#(threads),"seconds":\#(tv),"gbps":\#(gbps),"matmul512_seconds":\#(tm.isNaN ? -1 : tm),"dram_gbps":\#(dram.isNaN ? -1 : dram)}"#) }
     }
 }
