@@ -23,6 +23,21 @@ def llmkit(*args, check=True):
     return p
 
 
+HF_GLOBAL = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+             "output.weight": "lm_head.weight"}
+HF_BLOCK = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+            "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
+            "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+
+
+def hf_name(gguf_name):
+    """The Hugging Face name of a llama.cpp tensor (written out here independently of llmkit's table)."""
+    if gguf_name.startswith("blk."):
+        _, i, kind, _ = gguf_name.split(".")
+        return f"model.layers.{i}.{HF_BLOCK[kind]}.weight"
+    return HF_GLOBAL[gguf_name]
+
+
 def permute(w, n_head, n_head_kv=None):
     """llama.cpp's converter permutation (conversion/llama.py), written independently in numpy."""
     if n_head_kv is not None and n_head != n_head_kv:

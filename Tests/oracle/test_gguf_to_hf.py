@@ -11,7 +11,7 @@ from gguf.quants import dequantize
 from safetensors.numpy import load_file, save_file
 from tokenizers import Tokenizer
 
-from conftest import REFERENCE, llmkit, unpermute
+from conftest import REFERENCE, hf_name, llmkit, unpermute
 
 
 def dequantized(t):
@@ -30,18 +30,10 @@ def test_tensors_equal_dequantized_originals(converted):
     ours = load_file(str(out / "model.safetensors"))
     heads = int(r.fields["llama.attention.head_count"].contents())
     kv_heads = int(r.fields["llama.attention.head_count_kv"].contents())
-    names = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight"}
-    blk = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
-           "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
-           "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
     assert "lm_head.weight" not in ours  # tied
     assert len(ours) == len(r.tensors)
     for t in r.tensors:
-        if t.name.startswith("blk."):
-            _, i, kind, _ = t.name.split(".")
-            hf = f"model.layers.{i}.{blk[kind]}.weight"
-        else:
-            hf = names[t.name]
+        hf = hf_name(t.name)
         want = dequantized(t)
         if ".attn_q." in t.name:
             want = unpermute(want, heads)

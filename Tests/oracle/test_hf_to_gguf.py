@@ -10,7 +10,7 @@ import pytest
 from gguf import GGUFReader, SpecialVocab
 from safetensors import safe_open
 
-from conftest import LLAMA3_TOKENIZER, bf16_to_f32, llmkit, permute
+from conftest import LLAMA3_TOKENIZER, bf16_to_f32, hf_name, llmkit, permute
 
 HEADS, KV_HEADS, HIDDEN, FFN, LAYERS, VOCAB = 4, 2, 64, 192, 2, 128256
 
@@ -105,21 +105,11 @@ def test_convert(checkpoint, tmp_path, outtype):
 
     # every weight: renamed, permuted, converted
     hf = hf_tensors(checkpoint)
-    mapping = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-               "output.weight": "lm_head.weight"}
-    blk = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
-           "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
-           "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
     assert len(r.tensors) == len(hf) + 1
     for t in r.tensors:
         if t.name == "rope_freqs.weight":
             continue
-        if t.name.startswith("blk."):
-            _, i, kind, _ = t.name.split(".")
-            name = f"model.layers.{i}.{blk[kind]}.weight"
-        else:
-            name = mapping[t.name]
-        w = hf[name]
+        w = hf[hf_name(t.name)]
         if ".attn_q." in t.name:
             w = permute(w, HEADS, HEADS)
         elif ".attn_k." in t.name:

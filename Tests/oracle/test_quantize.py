@@ -10,7 +10,7 @@ import pytest
 from gguf import GGMLQuantizationType as Q, GGUFReader, GGUFWriter
 from gguf.quants import dequantize, quantize
 
-from conftest import REFERENCE, llmkit
+from conftest import REFERENCE, hf_name, llmkit, unpermute
 
 LEGACY = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"]
 MIXES = sorted(p.stem.removeprefix("tiny-llama-") for p in (REFERENCE / "quant").glob("tiny-llama-*.gguf")
@@ -162,18 +162,8 @@ def test_dequantization_of_every_type_equals_gguf_py(tmp_path, mix):
     r = GGUFReader(str(src))
     heads = int(r.fields["llama.attention.head_count"].contents())
     kv = int(r.fields["llama.attention.head_count_kv"].contents())
-    hf = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-          "output.weight": "lm_head.weight"}
-    blk = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
-           "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
-           "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
-    from conftest import unpermute
     for t in r.tensors:
-        if t.name.startswith("blk."):
-            _, i, kind, _ = t.name.split(".")
-            name = f"model.layers.{i}.{blk[kind]}.weight"
-        else:
-            name = hf[t.name]
+        name = hf_name(t.name)
         want = dequantize(t.data, t.tensor_type).reshape([int(d) for d in reversed(t.shape)]).astype(np.float32)
         if ".attn_q." in t.name:
             want = unpermute(want, heads)
