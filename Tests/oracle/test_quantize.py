@@ -170,3 +170,13 @@ def test_dequantization_of_every_type_equals_gguf_py(tmp_path, mix):
         elif ".attn_k." in t.name:
             want = unpermute(want, kv)
         assert np.array_equal(ours[name], want), f"{t.name} ({t.tensor_type.name})"
+
+
+def test_leave_output_tensor_and_pure():
+    src = REFERENCE / "quant" / "tiny-llama-f16.gguf"
+    plan = dict(l.split() for l in llmkit("quantize", src, "/nonexistent.gguf", "q4_k_m", "--dry-run",
+                                          "--leave-output-tensor").stdout.splitlines())
+    assert plan["output.weight"] == "F16" and plan["blk.0.attn_q.weight"] == "Q4_K"
+    pure = dict(l.split() for l in llmkit("quantize", src, "/nonexistent.gguf", "q4_k_m", "--dry-run", "--pure").stdout.splitlines())
+    assert {v for k, v in pure.items() if not k.endswith("norm.weight")} == {"Q4_K"}
+    assert {v for k, v in pure.items() if k.endswith("norm.weight")} == {"F32"}
