@@ -61,7 +61,6 @@ public final class AtomicOutput {
     }
 
     public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
-    public func write(_ s: String) throws { try write(Array(s.utf8)) }
 
     public func write<T: FixedWidthInteger>(le v: T) throws {
         try withUnsafeBytes(of: v.littleEndian) { try write($0) }

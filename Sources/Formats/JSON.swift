@@ -46,7 +46,7 @@ public indirect enum JSON: Equatable, Sendable {
             if a.isEmpty { out += "[]"; return }
             out += "["
             for (i, e) in a.enumerated() {
-                if i > 0 { out += indent > 0 ? "," : "," }
+                if i > 0 { out += "," }
                 JSON.newline(&out, indent, level + 1)
                 e.write(into: &out, indent: indent, level: level + 1)
             }

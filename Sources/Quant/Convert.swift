@@ -23,9 +23,9 @@ public enum FloatType: String, Sendable, CaseIterable {
     public var torchName: String {
         switch self { case .f32: "float32"; case .f16: "float16"; case .bf16: "bfloat16" }
     }
-    /// `general.file_type` of a model that is mostly this type.
-    public var fileType: UInt32 {
-        switch self { case .f32: 0; case .f16: 1; case .bf16: 32 }
+    /// llama.cpp's file type (`general.file_type`) of a model that is mostly this type.
+    public var fileType: LlamaFileType {
+        switch self { case .f32: .f32; case .f16: .f16; case .bf16: .bf16 }
     }
 
     init?(ggml t: GGMLType) {

@@ -117,7 +117,7 @@ public final class ModelSource: @unchecked Sendable {
         md["general.type"] = .string("model")
         md["general.name"] = .string(dirName)
         for (k, v) in hp.ggufKeys().prefix(8) { md[k] = v }
-        md["general.file_type"] = .uint32(type.fileType)
+        md["general.file_type"] = .uint32(type.fileType.rawValue)
         for (k, v) in hp.ggufKeys().dropFirst(8) { md[k] = v }
         for (k, v) in try HFTokenizer.ggufKeys(directory: dir, vocabSize: hp.vocabSize, warn: warn) { md[k] = v }
         md["general.quantization_version"] = .uint32(2)
