@@ -24,11 +24,7 @@ enum Q4_1 {
     static func quantize(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
         for b in 0..<(n / blockSize) {
             let v = x + b * blockSize, p = dst + b * blockBytes
-            var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
-            for j in 0..<blockSize {
-                if v[j] < lo { lo = v[j] }
-                if v[j] > hi { hi = v[j] }
-            }
+            let (lo, hi) = blockMinMax(v, blockSize)
             let d = (hi - lo) / 15
             let id: Float = d != 0 ? 1 / d : 0
             p.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)

@@ -26,8 +26,7 @@ enum Q5_0 {
     static func quantize(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
         for b in 0..<(n / blockSize) {
             let v = x + b * blockSize, p = dst + b * blockBytes
-            var amax: Float = 0, max: Float = 0
-            for j in 0..<blockSize where amax < abs(v[j]) { amax = abs(v[j]); max = v[j] }
+            let (_, max) = blockAbsMax(v, blockSize)
             let d = max / -16
             let id: Float = d != 0 ? 1 / d : 0
             p.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)

@@ -19,15 +19,22 @@ enum Q8_0 {
     /// ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = roundf(x/d) (halves away from zero).
     static func quantize(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
         for b in 0..<(n / blockSize) {
-            let v = x + b * blockSize, p = dst + b * blockBytes
-            var amax: Float = 0
-            for j in 0..<blockSize { amax = Swift.max(amax, abs(v[j])) }
-            let d = amax / 127
-            let id: Float = d != 0 ? 1 / d : 0
+            let p = dst + b * blockBytes
+            let d = quantizeBlock(x + b * blockSize, into: p + 2)
             p.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
-            for j in 0..<blockSize {
-                p.storeBytes(of: cInt8((v[j] * id).rounded(.toNearestOrAwayFromZero)), toByteOffset: 2 + j, as: Int8.self)
-            }
         }
+    }
+
+    /// One block's 32 int8 quants written at `qs`; returns the Float scale d (also Q8_1's block body).
+    @inline(__always)
+    static func quantizeBlock(_ v: UnsafePointer<Float>, into qs: UnsafeMutableRawPointer) -> Float {
+        var amax: Float = 0
+        for j in 0..<blockSize { amax = Swift.max(amax, abs(v[j])) }
+        let d = amax / 127
+        let id: Float = d != 0 ? 1 / d : 0
+        for j in 0..<blockSize {
+            qs.storeBytes(of: cInt8((v[j] * id).rounded(.toNearestOrAwayFromZero)), toByteOffset: j, as: Int8.self)
+        }
+        return d
     }
 }

@@ -23,18 +23,11 @@ enum Q8_1 {
     /// s = f16(Float(Σq) × d) with d the unrounded Float scale.
     static func quantize(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
         for b in 0..<(n / blockSize) {
-            let v = x + b * blockSize, p = dst + b * blockBytes
-            var amax: Float = 0
-            for j in 0..<blockSize { amax = Swift.max(amax, abs(v[j])) }
-            let d = amax / 127
-            let id: Float = d != 0 ? 1 / d : 0
+            let p = dst + b * blockBytes
+            let d = Q8_0.quantizeBlock(x + b * blockSize, into: p + 4)
             p.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
             var sum: Int32 = 0
-            for j in 0..<blockSize {
-                let q = cInt8((v[j] * id).rounded(.toNearestOrAwayFromZero))
-                p.storeBytes(of: q, toByteOffset: 4 + j, as: Int8.self)
-                sum &+= Int32(q)
-            }
+            for j in 0..<blockSize { sum &+= Int32(p.load(fromByteOffset: 4 + j, as: Int8.self)) }
             p.storeBytes(of: floatToHalf(Float(sum) * d).littleEndian, toByteOffset: 2, as: UInt16.self)
         }
     }

@@ -12,6 +12,25 @@ func cInt8(_ f: Float) -> Int8 {
     return Int8(truncatingIfNeeded: i)
 }
 
+/// The smallest and largest of a block's values, as ggml's reference loops find them (from ±FLT_MAX).
+@inline(__always)
+func blockMinMax(_ v: UnsafePointer<Float>, _ n: Int) -> (min: Float, max: Float) {
+    var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
+    for j in 0..<n {
+        if v[j] < lo { lo = v[j] }
+        if v[j] > hi { hi = v[j] }
+    }
+    return (lo, hi)
+}
+
+/// The value of largest magnitude in a block (the first one on ties) and that magnitude.
+@inline(__always)
+func blockAbsMax(_ v: UnsafePointer<Float>, _ n: Int) -> (amax: Float, max: Float) {
+    var amax: Float = 0, max: Float = 0
+    for j in 0..<n where amax < abs(v[j]) { amax = abs(v[j]); max = v[j] }
+    return (amax, max)
+}
+
 public enum Quantize {
     /// Types `row` can produce.
     public static func supports(_ t: GGMLType) -> Bool {
