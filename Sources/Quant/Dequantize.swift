@@ -31,7 +31,7 @@ public enum Dequantize {
         }
         switch type {
         case .f32: dst.update(from: src.assumingMemoryBound(to: Float.self), count: n)
-        case .f16: for i in 0..<n { dst[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+        case .f16: convertHalfToFloat(src, dst, n)
         case .bf16: for i in 0..<n { dst[i] = bf16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
         case .q4_0: Q4_0.dequantize(src, dst, n)
         case .q4_1: Q4_1.dequantize(src, dst, n)

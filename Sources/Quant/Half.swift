@@ -88,3 +88,22 @@ public func convertBF16ToHalf(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPo
     let s = src.assumingMemoryBound(to: UInt16.self), d = dst.assumingMemoryBound(to: UInt16.self)
     for i in 0..<n { d[i] = floatToHalfBranchFree(UInt32(s[i]) << 16) }
 }
+
+/// f16 bits → Float without branches; equal to `halfToFloat` (NaN payloads kept).
+@inline(__always)
+func halfToFloatBranchFree(_ h: UInt16) -> Float {
+    let em = UInt32(h & 0x7fff) << 13                 // exponent and mantissa, in Float position
+    let exp = em & (0x7c00 << 13)
+    let normal = em &+ (112 << 23)                    // rebias 15 → 127
+    let special = normal &+ (112 << 23)               // inf / NaN: exponent all ones
+    let sub = (Float(bitPattern: em &+ (113 << 23)) - Float(bitPattern: 113 << 23)).bitPattern  // zero / subnormal
+    var r = exp == 0x7c00 << 13 ? special : normal
+    r = exp == 0 ? sub : r
+    return Float(bitPattern: r | UInt32(h & 0x8000) << 16)
+}
+
+/// `n` f16 values → Float.
+public func convertHalfToFloat(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    let s = src.assumingMemoryBound(to: UInt16.self)
+    for i in 0..<n { dst[i] = halfToFloatBranchFree(s[i]) }
+}

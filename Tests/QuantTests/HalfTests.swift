@@ -62,4 +62,11 @@ import Testing
         bf.withUnsafeBytes { s in viaBF.withUnsafeMutableBytes { d in convertBF16ToHalf(s.baseAddress!, d.baseAddress!, n) } }
         #expect(viaBF == bf.map { floatToHalf(bf16ToFloat($0)) })
     }
+
+    @Test func bulkHalfToFloatMatchesScalarOnEveryHalf() {
+        let all = (0...UInt16.max).map { $0 }
+        var out = [Float](repeating: 0, count: all.count)
+        all.withUnsafeBytes { s in out.withUnsafeMutableBufferPointer { convertHalfToFloat(s.baseAddress!, $0.baseAddress!, all.count) } }
+        for (h, f) in zip(all, out) { #expect(f.bitPattern == halfToFloat(h).bitPattern, "\(h)") }
+    }
 }
