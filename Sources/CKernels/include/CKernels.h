@@ -91,4 +91,36 @@ float llk_dot_f16_f16_neon(int n, const void *x, const void *y);
 
 #include "llk_pause.h"
 
+// MARK: tile (GEMM) kernels (gemm.c)
+// A block of outputs at once for a prompt batch: `w_rows` (1...4) weight rows starting at `w`, `w_stride`
+// bytes apart, times `a_rows` (1...4) activation rows starting at `a`, `a_stride` bytes apart, each `n`
+// elements (whole blocks; activations quantized as for the dot kernels):
+//   out[j * out_stride + i] = dot(weight row i, activation row j)    (i < w_rows, j < a_rows)
+// Every output equals the per-pair dot kernel / `Dot.reference` up to float summation order.
+//   avx512     AVX-512 F/BW/VL + VNNI     Q4_0 Q8_0 (Q8_0 activations), Q4_K (Q8_K activations)
+// llk_gemm_select returns NULL where no tile kernel exists (other types, arm64, older CPUs): use the dot kernels.
+
+#include <stddef.h>
+
+typedef void (*llk_gemm_fn)(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                            int a_rows, float *out, size_t out_stride);
+
+/// The most rows / activation rows one tile-kernel call takes.
+enum { LLK_GEMM_MAX_ROWS = 4, LLK_GEMM_MAX_BATCH = 4 };
+
+/// The tile kernel for ggml weight type id `type` written for `isa`, or NULL. Does not check the CPU.
+llk_gemm_fn llk_gemm_kernel(uint32_t type, int isa);
+
+/// The fastest tile kernel for ggml weight type id `type` on a CPU with `features`, or NULL.
+llk_gemm_fn llk_gemm_select(uint32_t type, uint32_t features);
+
+#if defined(__x86_64__)
+void llk_gemm_q8_0_q8_0_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                               int a_rows, float *out, size_t out_stride);
+void llk_gemm_q4_0_q8_0_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                               int a_rows, float *out, size_t out_stride);
+void llk_gemm_q4_K_q8_K_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                               int a_rows, float *out, size_t out_stride);
+#endif
+
 #endif

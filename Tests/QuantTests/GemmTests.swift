@@ -1,0 +1,182 @@
+// Tile (GEMM) kernels: every output of a w_rows × a_rows tile against the per-pair reference dot
+// (Dot.reference) on odd shapes with all-zero and extreme blocks (DotCase's block kinds), for every ISA
+// variant this CPU can run, and MatMul's batched path against the per-pair one.
+import CKernels
+import Testing
+import Formats
+@testable import Quant
+
+@Suite struct GemmTests {
+    static let weightTypes: [GGMLType] = [.q4_0, .q8_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+
+    /// Tile kernel against the reference dot. The integer block sums are exact; only the float accumulation
+    /// order differs (8 lanes, FMA, d_w·d_a rounded once per block pair), so 1e-6 of Σ|w·a| per output.
+    static let tileTolerance = 1e-6
+
+    static let isas: [(Int32, String)] = [
+        (Int32(LLK_ISA_AVX2), "avx2"), (Int32(LLK_ISA_AVX512), "avx512"), (Int32(LLK_ISA_NEON), "neon"),
+    ].filter { CPUFeatures.current.isSuperset(of: CPUFeatures(rawValue: llk_dot_isa_features($0.0))) }
+
+    /// `count` rows of `blocks` blocks each, every row a different DotCase (variants cycle through the
+    /// all-random and edge-case block mixes), packed weight rows and activation rows.
+    struct Rows {
+        let type: GGMLType, n: Int, wStride: Int, aStride: Int
+        var w = [UInt8](), a = [UInt8](), wf = [[Float]](), af = [[Float]](), off = [[Float]]()
+
+        init(_ type: GGMLType, blocks: Int, wRows: Int, aRows: Int, seed: UInt64) throws {
+            self.type = type
+            n = blocks * type.blockSize
+            wStride = type.byteCount(elements: n)!
+            aStride = Dot.activationType(for: type).byteCount(elements: n)!
+            let variants = 8  // 0 random, 1...6 edge mixes, 7 random again with another seed
+            for i in 0..<max(wRows, aRows) {
+                let c = try DotCase(type, blocks: blocks, variant: i % variants, seed: seed &+ UInt64(i) &* 0x51_7CC1)
+                if i < wRows { w += c.w; wf.append(c.wf); off.append(c.offsets) }
+                if i < aRows { a += c.a; af.append(c.af) }
+            }
+        }
+
+        /// Σ(|w − off| + |off|)·|a| of weight row i and activation row j (dequantized; `off` the offset part
+        /// of each weight, as in DotCase.exact): what the tolerance is relative to.
+        func magnitude(_ i: Int, _ j: Int) -> Double {
+            var m = 0.0
+            for k in 0..<n {
+                let f = Double(off[i][k])
+                m += (abs(Double(wf[i][k]) - f) + abs(f)) * abs(Double(af[j][k]))
+            }
+            return m
+        }
+
+        func reference(_ i: Int, _ j: Int) -> Float {
+            w.withUnsafeBytes { wb in a.withUnsafeBytes { ab in
+                Dot.reference(type, n, wb.baseAddress! + i * wStride, ab.baseAddress! + j * aStride)
+            } }
+        }
+    }
+
+    /// Calls `k` on tiles of at most 4 × 4 covering all rows (ragged at the ends), outputs batch × rows.
+    static func tiled(_ k: llk_gemm_fn, _ r: Rows, wRows: Int, aRows: Int) -> [Float] {
+        var out = [Float](repeating: .nan, count: wRows * aRows)
+        r.w.withUnsafeBytes { wb in r.a.withUnsafeBytes { ab in out.withUnsafeMutableBufferPointer { o in
+            var j = 0
+            while j < aRows {
+                let nj = min(Int(LLK_GEMM_MAX_BATCH), aRows - j)
+                var i = 0
+                while i < wRows {
+                    let ni = min(Int(LLK_GEMM_MAX_ROWS), wRows - i)
+                    k(Int32(r.n), wb.baseAddress! + i * r.wStride, r.wStride, Int32(ni), ab.baseAddress! + j * r.aStride,
+                      r.aStride, Int32(nj), o.baseAddress! + j * wRows + i, wRows)
+                    i += ni
+                }
+                j += nj
+            }
+        } } }
+        return out
+    }
+
+    static let shapes: [Int] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 33]
+
+    @Test(arguments: weightTypes)
+    func tileMatchesReference(_ t: GGMLType) throws {
+        var kernels: [(llk_gemm_fn, String)] = []
+        for (isa, name) in Self.isas { if let k = llk_gemm_kernel(t.id, isa) { kernels.append((k, name)) } }
+        guard !kernels.isEmpty else { return }
+        let blockCounts = t.blockSize == 256 ? [1, 2, 3, 4] : [1, 2, 3, 7, 17, 32]  // cols 32…1024
+        for blocks in blockCounts {
+            for (si, wRows) in Self.shapes.enumerated() {
+                // every row count meets several batch sizes (all pairs for the small ones)
+                let batches = wRows <= 9 ? Self.shapes.filter { $0 <= 9 || $0 == 17 } : [1, 4, 9, 33]
+                for aRows in batches {
+                    let r = try Rows(t, blocks: blocks, wRows: wRows, aRows: aRows, seed: UInt64(t.id) &* 977 &+ UInt64(si * 64 + aRows))
+                    for (k, name) in kernels {
+                        let got = Self.tiled(k, r, wRows: wRows, aRows: aRows)
+                        for j in 0..<aRows {
+                            for i in 0..<wRows {
+                                let want = r.reference(i, j), g = got[j * wRows + i]
+                                let tol = Self.tileTolerance * r.magnitude(i, j) + 1e-30
+                                #expect(abs(Double(g) - Double(want)) <= tol,
+                                        "\(t) \(name) n=\(r.n) \(wRows)×\(aRows): out[\(j),\(i)] = \(g), reference \(want)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A tile kernel writes exactly its w_rows × a_rows outputs at out_stride and nothing else.
+    @Test func writesOnlyItsTile() throws {
+        for t in [GGMLType.q4_0, .q8_0, .q4_K, .q6_K] {
+            guard let k = MatMul.gemmKernel(for: t) else { continue }
+            let r = try Rows(t, blocks: 1, wRows: 4, aRows: 4, seed: 7)
+            for wr in 1...4 {
+                for ar in 1...4 {
+                    let os = 7
+                    var out = [Float](repeating: 12345, count: os * 5)
+                    r.w.withUnsafeBytes { wb in r.a.withUnsafeBytes { ab in
+                        k(Int32(r.n), wb.baseAddress!, r.wStride, Int32(wr), ab.baseAddress!, r.aStride, Int32(ar), &out, os)
+                    } }
+                    for idx in 0..<out.count {
+                        let (j, i) = (idx / os, idx % os)
+                        if j < ar && i < wr {
+                            #expect(abs(Double(out[idx]) - Double(r.reference(i, j))) <= Self.tileTolerance * r.magnitude(i, j) + 1e-30)
+                        } else {
+                            #expect(out[idx] == 12345, "\(t) \(wr)×\(ar) wrote out[\(j),\(i)]")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// MatMul with a batch (tile path where a kernel exists) against the per-pair dot of its quantized inputs.
+    @Test(arguments: [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .q5_0])
+    func matmulBatchMatchesPerPair(_ t: GGMLType) throws {
+        for (rows, cols, batch) in [(33, 256, 9), (17, 512, 2), (40, 1024, 5), (7, 256, 17)] {
+            var s: UInt64 = 0xABCD &+ UInt64(rows * cols * batch)
+            func rnd() -> Float { s = s &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: s) >> 40) / Float(1 << 23) }
+            let stride = t.byteCount(elements: cols)!
+            var w = [UInt8](repeating: 0, count: rows * stride)
+            let wf = (0..<(rows * cols)).map { _ in rnd() }
+            try w.withUnsafeMutableBytes { wb in
+                try wf.withUnsafeBufferPointer { for i in 0..<rows { try Quantize.row(t, $0.baseAddress! + i * cols, wb.baseAddress! + i * stride, cols) } }
+            }
+            let xs = (0..<(batch * cols)).map { _ in rnd() }
+            let act = Dot.activationType(for: t), aStride = act.byteCount(elements: cols)!
+            var qx = [UInt8](repeating: 0, count: batch * aStride)
+            xs.withUnsafeBufferPointer { x in qx.withUnsafeMutableBytes { q in
+                for b in 0..<batch { Dot.quantizeActivations(act, x.baseAddress! + b * cols, q.baseAddress! + b * aStride, cols) }
+            } }
+            var got = [Float](repeating: .nan, count: batch * rows)
+            w.withUnsafeBytes { wb in MatMul.matmul(t, wb.baseAddress!, rows: rows, cols: cols, x: xs, batch: batch, y: &got, threads: 2) }
+            for b in 0..<batch {
+                for i in 0..<rows {
+                    let (want, mag) = w.withUnsafeBytes { wb in qx.withUnsafeBytes { q in
+                        let wp = wb.baseAddress! + i * stride, ap = q.baseAddress! + b * aStride
+                        var wd = [Float](repeating: 0, count: cols), ad = wd
+                        try? wd.withUnsafeMutableBufferPointer { try Dequantize.row(t, wp, $0.baseAddress!, cols) }
+                        try? ad.withUnsafeMutableBufferPointer { try Dequantize.row(act, ap, $0.baseAddress!, cols) }
+                        var m = 0.0
+                        for c in 0..<cols { m += abs(Double(wd[c]) * Double(ad[c])) }
+                        return (Dot.reference(t, cols, wp, ap), m)
+                    } }
+                    #expect(abs(Double(got[b * rows + i]) - Double(want)) <= Self.tileTolerance * mag + 1e-30,
+                            "\(t) \(rows)×\(cols) batch \(batch): y[\(b),\(i)] = \(got[b * rows + i]) vs \(want)")
+                }
+            }
+        }
+    }
+
+    @Test func selection() {
+        #expect(llk_gemm_select(GGMLType.q4_0.id, 0) == nil)  // no features: no tile kernel
+        #expect(MatMul.gemmKernel(for: .f32) == nil)
+        #expect(MatMul.gemmKernel(for: .iq2_xxs) == nil)
+        #if arch(x86_64)
+        if CPUFeatures.current.isSuperset(of: [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vnni]) {
+            for t in [GGMLType.q4_0, .q8_0, .q4_K] { #expect(MatMul.gemmKernel(for: t) != nil, "\(t)") }
+        }
+        #else
+        #expect(MatMul.gemmKernel(for: .q8_0) == nil)
+        #endif
+    }
+}
