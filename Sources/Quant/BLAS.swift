@@ -8,9 +8,10 @@ import CBLAS
 public enum BLAS {
     /// C (M×N) = A (M×K) · Bᵀ where B is N×K, all row-major F32 — the layout of a weight matrix whose rows
     /// are output features (ggml's mul_mat). `beta` 0 overwrites C, 1 accumulates.
+    /// `ldc` is C's row stride (default n: C is dense; larger to write a column block of a wider matrix).
     public static func matmulTransposedB(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                                         m: Int, n: Int, k: Int, beta: Float = 0) {
+                                         m: Int, n: Int, k: Int, ldc: Int? = nil, beta: Float = 0) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k),
-                    beta, c, Int32(n))
+                    beta, c, Int32(ldc ?? n))
     }
 }

@@ -28,6 +28,25 @@ public enum MatMul {
             BLAS.matmulTransposedB(x, w.assumingMemoryBound(to: Float.self), y, m: batch, n: rows, k: cols)
             return
         }
+        if (type == .f16 || type == .bf16) && batch >= 32 {
+            // Half-precision weights with a real batch: widen a block of weight rows to F32 (the conversion
+            // is cheap next to the batch's work on it) and let BLAS multiply; one block at a time.
+            let tile = max(1, min(rows, (4 << 20) / (cols * 4)))
+            let wide = UnsafeMutablePointer<Float>.allocate(capacity: tile * cols)
+            defer { wide.deallocate() }
+            let stride = type.byteCount(elements: cols)!
+            var r0 = 0
+            while r0 < rows {
+                let n = min(tile, rows - r0)
+                let (src, dst) = (UncheckedBox(w + r0 * stride), UncheckedBox(wide))
+                ThreadPool.shared.run(ranges: n, parts: min(threads, ThreadPool.shared.size)) { range in
+                    for r in range { try? Dequantize.row(type, src.value + r * stride, dst.value + r * cols, cols) }
+                }
+                BLAS.matmulTransposedB(x, wide, y + r0, m: batch, n: n, k: cols, ldc: rows)
+                r0 += n
+            }
+            return
+        }
         let act = Dot.activationType(for: type)
         let stride = type.byteCount(elements: cols)!
         let aStride = act.byteCount(elements: cols)!

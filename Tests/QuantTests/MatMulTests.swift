@@ -19,7 +19,7 @@ import Formats
 
     @Test(arguments: types)
     func matchesReference(type: GGMLType) throws {
-        for (rows, cols, batch) in [(1, type.blockSize == 256 ? 256 : 64, 1), (17, 512, 1), (33, 256, 3), (5, 768, 9)] {
+        for (rows, cols, batch) in [(1, type.blockSize == 256 ? 256 : 64, 1), (17, 512, 1), (33, 256, 3), (5, 768, 9), (7, 256, 40)] {
             var x: UInt64 = 0x1234 &+ UInt64(rows * cols)
             func r() -> Float { x = x &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: x) >> 40) / Float(1 << 23) }
             let stride = type.byteCount(elements: cols)!
