@@ -24,26 +24,28 @@ public enum MatMul {
                               threads: Int = Convert.defaultThreads) {
         precondition(cols % type.blockSize == 0, "row length \(cols) is not a multiple of \(type.name)'s block size")
         guard rows > 0, batch > 0 else { return }
-        if type == .f32 && batch >= 8 {
-            BLAS.matmulTransposedB(x, w.assumingMemoryBound(to: Float.self), y, m: batch, n: rows, k: cols)
-            return
-        }
-        if (type == .f16 || type == .bf16) && batch >= 32 {
-            // Half-precision weights with a real batch: widen a block of weight rows to F32 (the conversion
-            // is cheap next to the batch's work on it) and let BLAS multiply; one block at a time.
-            let tile = max(1, min(rows, (4 << 20) / (cols * 4)))
-            let wide = UnsafeMutablePointer<Float>.allocate(capacity: tile * cols)
-            defer { wide.deallocate() }
+        if (type == .f32 || type == .f16 || type == .bf16) && batch >= 32 {
+            // Float weights with a real batch: BLAS on each thread's block of weight rows (half-precision
+            // rows widened to F32 a tile at a time first; the conversion is cheap next to the batch's work).
             let stride = type.byteCount(elements: cols)!
-            var r0 = 0
-            while r0 < rows {
-                let n = min(tile, rows - r0)
-                let (src, dst) = (UncheckedBox(w + r0 * stride), UncheckedBox(wide))
-                ThreadPool.shared.run(ranges: n, parts: min(threads, ThreadPool.shared.size)) { range in
-                    for r in range { try? Dequantize.row(type, src.value + r * stride, dst.value + r * cols, cols) }
+            let parts = max(1, min(threads, ThreadPool.shared.size, rows))
+            let (wv, xv, yv) = (UncheckedBox(w), UncheckedBox(x), UncheckedBox(y))
+            ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+                if type == .f32 {
+                    BLAS.matmulTransposedB(xv.value, wv.value.assumingMemoryBound(to: Float.self) + range.lowerBound * cols,
+                                           yv.value + range.lowerBound, m: batch, n: range.count, k: cols, ldc: rows)
+                    return
                 }
-                BLAS.matmulTransposedB(x, wide, y + r0, m: batch, n: n, k: cols, ldc: rows)
-                r0 += n
+                let tile = max(1, min(range.count, (2 << 20) / (cols * 4)))
+                let wide = UnsafeMutablePointer<Float>.allocate(capacity: tile * cols)
+                defer { wide.deallocate() }
+                var r0 = range.lowerBound
+                while r0 < range.upperBound {
+                    let n = min(tile, range.upperBound - r0)
+                    for r in 0..<n { try? Dequantize.row(type, wv.value + (r0 + r) * stride, wide + r * cols, cols) }
+                    BLAS.matmulTransposedB(xv.value, wide, yv.value + r0, m: batch, n: n, k: cols, ldc: rows)
+                    r0 += n
+                }
             }
             return
         }
