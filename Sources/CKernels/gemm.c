@@ -197,6 +197,141 @@ G_512 void llk_gemm_q4_K_q8_K_avx512(int n, const void *w, size_t ws, int wr, co
     }
 }
 
+// ------------------------------------------------------------------------------------ Q6_K × Q8_K
+// Per 256-weight super-block and weight row: the 6-bit quants q' = q + 32 (unsigned, 0..63) are decoded once
+// (as dot.c, both 128-weight halves side by side in 512-bit vectors: 77 → 75 ms over 256-bit for
+// matmul(512) 4096², Zen 4) and reused for the activation rows; maddubs(q', a) gives 16-bit pair sums (≤ 2·63·127), dpwssd
+// multiplies them by the int8 sub-block scale and accumulates exactly in int32. The −32·Σ sc·bsum offset is
+// the starting value of the accumulator (one dpwssd of −32·sc with the activation row's bsums). Each pair's
+// sum is then reduced to one int32 (as dot.c), and one FMA by d_w·d_a scales the 4 activation rows at once.
+
+G_512 G_INLINE __m256i g_scale_pair_shuffle(int k) {
+    const __m256i base = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    return _mm256_add_epi8(base, _mm256_set1_epi8((char)(4 * k)));
+}
+
+G_512 G_INLINE void g_tile_q6_K(const int RM, const int RN, const int nb, const uint8_t *w, size_t ws,
+                                const uint8_t *a, size_t as, float *out, size_t os) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    const __m256i neg32 = _mm256_set1_epi16(-32);
+    __m512i shk[4];
+    for (int c = 0; c < 4; ++c) shk[c] = _mm512_broadcast_i64x4(g_scale_pair_shuffle(c));
+    __m128 acc[4];  // per weight row, activation row j in lane j
+    for (int i = 0; i < RM; ++i) acc[i] = _mm_setzero_ps();
+    for (int ib = 0; ib < nb; ++ib) {
+        float da[4] = {0, 0, 0, 0};
+        __m256i bs[4];
+        __m512i av[4][4];  // activation row j, quants 32c..32c+31 of both halves (h = 0 low, 1 high)
+        for (int j = 0; j < RN; ++j) {
+            const uint8_t *ba = a + j * as + ib * 292;
+            __builtin_memcpy(&da[j], ba, 4);
+            bs[j] = _mm256_loadu_si256((const __m256i *)(ba + 260));
+            for (int c = 0; c < 4; ++c)
+                av[j][c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 4 + 32 * c))),
+                                              _mm256_loadu_si256((const __m256i *)(ba + 132 + 32 * c)), 1);
+        }
+        const __m128 da4 = _mm_loadu_ps(da);
+        for (int i = 0; i < RM; ++i) {
+            const uint8_t *bw = w + i * ws + ib * 210;
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bw + 192)));
+            const __m256i off = _mm256_mullo_epi16(sc16, neg32);
+            const __m512i z = _mm512_castsi256_si512(sc16);
+            const __m512i S = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(1, 1, 0, 0));  // scales 0..7 | 0..7 | 8..15 | 8..15
+            const __m512i l0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)bw)),
+                                                  _mm256_loadu_si256((const __m256i *)(bw + 64)), 1);
+            const __m512i l1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(bw + 32))),
+                                                  _mm256_loadu_si256((const __m256i *)(bw + 96)), 1);
+            const __m512i qh = _mm512_loadu_si512(bw + 128);
+            __m512i q[4], sv[4], isum[4];
+            q[0] = _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_slli_epi16(qh, 4), m30));
+            q[1] = _mm512_or_si512(_mm512_and_si512(l1, m4), _mm512_and_si512(_mm512_slli_epi16(qh, 2), m30));
+            q[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_and_si512(qh, m30));
+            q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4),
+                                   _mm512_and_si512(_mm512_srli_epi16(qh, 2), m30));
+            for (int c = 0; c < 4; ++c) sv[c] = _mm512_shuffle_epi8(S, shk[c]);
+            for (int j = 0; j < RN; ++j) {
+                isum[j] = _mm512_castsi256_si512(_mm256_dpwssd_epi32(_mm256_setzero_si256(), off, bs[j]));
+                isum[j] = _mm512_zextsi256_si512(_mm512_castsi512_si256(isum[j]));
+                for (int c = 0; c < 4; ++c)
+                    isum[j] = _mm512_dpwssd_epi32(isum[j], _mm512_maddubs_epi16(q[c], av[j][c]), sv[c]);
+            }
+            // each pair's super-block sum reduced to one int32 first (the lanes' partial sums, inflated by the
+            // +32 offset, would cancel in float), the 4 activation rows in lanes 0..3
+            __m256i r[4];
+            for (int j = 0; j < 4; ++j)
+                r[j] = j < RN ? _mm256_add_epi32(_mm512_castsi512_si256(isum[j]), _mm512_extracti64x4_epi64(isum[j], 1))
+                              : _mm256_setzero_si256();
+            const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(r[0], r[1]), _mm256_hadd_epi32(r[2], r[3]));
+            const __m128i t = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            const float dw = _cvtsh_ss(g_rd16(bw + 208));
+            acc[i] = _mm_fmadd_ps(_mm_cvtepi32_ps(t), _mm_mul_ps(_mm_set1_ps(dw), da4), acc[i]);
+        }
+    }
+    for (int i = 0; i < RM; ++i) {
+        __attribute__((aligned(16))) float r[4];
+        _mm_store_ps(r, acc[i]);
+        for (int j = 0; j < RN; ++j) out[j * os + i] = r[j];
+    }
+}
+
+G_512 void llk_gemm_q6_K_q8_K_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                     float *out, size_t os) {
+    const int nb = n / 256;
+    switch (wr * 8 + ar) {
+        G_KCASE(g_tile_q6_K, 1, 1) G_KCASE(g_tile_q6_K, 1, 2) G_KCASE(g_tile_q6_K, 1, 3) G_KCASE(g_tile_q6_K, 1, 4)
+        G_KCASE(g_tile_q6_K, 2, 1) G_KCASE(g_tile_q6_K, 2, 2) G_KCASE(g_tile_q6_K, 2, 3) G_KCASE(g_tile_q6_K, 2, 4)
+        G_KCASE(g_tile_q6_K, 3, 1) G_KCASE(g_tile_q6_K, 3, 2) G_KCASE(g_tile_q6_K, 3, 3) G_KCASE(g_tile_q6_K, 3, 4)
+        G_KCASE(g_tile_q6_K, 4, 1) G_KCASE(g_tile_q6_K, 4, 2) G_KCASE(g_tile_q6_K, 4, 3) G_KCASE(g_tile_q6_K, 4, 4)
+        default: return;
+    }
+}
+
+// ------------------------------------------------------------------------------------ BF16 × BF16
+// AVX-512 BF16: 32 elements per VDPBF16PS (pairs of exact bf16 products added into 16 f32 lanes; denormal
+// inputs read as zero, as llk_dot_bf16_bf16_avx512bf16). Each weight and activation vector is loaded once
+// per 32 elements and used RN / RM times; the ragged tail (n % 32) is a masked, zero-filled load.
+#define G_BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16")))
+
+G_BF16 G_INLINE void g_tile_bf16(const int RM, const int RN, const int n, const uint8_t *w, size_t ws,
+                                 const uint8_t *a, size_t as, float *out, size_t os) {
+    __m512 acc[4][4];
+    for (int i = 0; i < RM; ++i)
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 32 <= n; k += 32) {
+        __m512i wv[4], av[4];
+        for (int i = 0; i < RM; ++i) wv[i] = _mm512_loadu_si512(w + i * ws + 2 * k);
+        for (int j = 0; j < RN; ++j) av[j] = _mm512_loadu_si512(a + j * as + 2 * k);
+        for (int i = 0; i < RM; ++i)
+            for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)wv[i], (__m512bh)av[j]);
+    }
+    if (k < n) {
+        const __mmask32 m = (__mmask32)((1ull << (n - k)) - 1);
+        __m512i wv[4], av[4];
+        for (int i = 0; i < RM; ++i) wv[i] = _mm512_maskz_loadu_epi16(m, w + i * ws + 2 * k);
+        for (int j = 0; j < RN; ++j) av[j] = _mm512_maskz_loadu_epi16(m, a + j * as + 2 * k);
+        for (int i = 0; i < RM; ++i)
+            for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)wv[i], (__m512bh)av[j]);
+    }
+    for (int j = 0; j < RN; ++j)
+        for (int i = 0; i < RM; ++i) out[j * os + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+G_BF16 void llk_gemm_bf16_bf16_avx512bf16(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                          float *out, size_t os) {
+    switch (wr * 8 + ar) {
+#define G_BCASE(M, N) \
+    case (M) * 8 + (N): g_tile_bf16(M, N, n, (const uint8_t *)w, ws, (const uint8_t *)a, as, out, os); return;
+        G_BCASE(1, 1) G_BCASE(1, 2) G_BCASE(1, 3) G_BCASE(1, 4)
+        G_BCASE(2, 1) G_BCASE(2, 2) G_BCASE(2, 3) G_BCASE(2, 4)
+        G_BCASE(3, 1) G_BCASE(3, 2) G_BCASE(3, 3) G_BCASE(3, 4)
+        G_BCASE(4, 1) G_BCASE(4, 2) G_BCASE(4, 3) G_BCASE(4, 4)
+#undef G_BCASE
+        default: return;
+    }
+}
+
 #endif // __x86_64__
 
 // ============================================================================================ dispatch
@@ -208,16 +343,18 @@ llk_gemm_fn llk_gemm_kernel(uint32_t type, int isa) {
         case 2: return llk_gemm_q4_0_q8_0_avx512;
         case 8: return llk_gemm_q8_0_q8_0_avx512;
         case 12: return llk_gemm_q4_K_q8_K_avx512;
+        case 14: return llk_gemm_q6_K_q8_K_avx512;
         default: return NULL;
         }
     }
+    if (isa == LLK_ISA_AVX512BF16) return type == 30 ? llk_gemm_bf16_bf16_avx512bf16 : NULL;
 #endif
     (void)type; (void)isa;
     return NULL;
 }
 
 llk_gemm_fn llk_gemm_select(uint32_t type, uint32_t features) {
-    static const int order[] = {LLK_ISA_AVX512, LLK_ISA_AVX2, LLK_ISA_NEON};
+    static const int order[] = {LLK_ISA_AVX512BF16, LLK_ISA_AVX512, LLK_ISA_AVX2, LLK_ISA_NEON};
     for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); ++k) {
         const int isa = order[k];
         const uint32_t need = llk_dot_isa_features(isa);
@@ -225,7 +362,7 @@ llk_gemm_fn llk_gemm_select(uint32_t type, uint32_t features) {
         llk_gemm_fn f = llk_gemm_kernel(type, isa);
         if (!f) continue;
 #if defined(__x86_64__)
-        if (isa == LLK_ISA_AVX512) {
+        if (isa == LLK_ISA_AVX512 || isa == LLK_ISA_AVX512BF16) {
             __builtin_cpu_init();
             if (!__builtin_cpu_supports("avx512vl")) continue;
         }

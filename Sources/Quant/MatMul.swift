@@ -4,10 +4,10 @@
 // W is row-major in its block type (ggml's layout: row r is `type.byteCount(cols)` bytes at r × stride).
 // Activations are quantized once to the weight type's partner (Q8_0 / Q8_1 / Q8_K / F16 …), then each
 // output is one dot kernel call (Dot) of a weight row with an activation row; rows are split across the
-// shared ThreadPool. With a batch, types with a tile kernel (CKernels gemm.c: Q4_0, Q8_0, Q4_K on AVX-512
-// VNNI) compute up to 4 rows × 4 activation rows per call instead, equal to the dot kernels up to float
-// summation order (GemmTests).
-// F32 weights with a batch go to BLAS.
+// shared ThreadPool. With a batch, types with a tile kernel (CKernels gemm.c: Q4_0, Q8_0, Q4_K, Q6_K on
+// AVX-512 VNNI; BF16 on AVX-512 BF16) compute up to 4 rows × 4 activation rows per call instead, equal to
+// the dot kernels up to float summation order (GemmTests).
+// Float weights (F32, F16, BF16 without a tile kernel) with a batch of 32 or more go to BLAS.
 import CKernels
 import Formats
 
@@ -24,7 +24,7 @@ public enum MatMul {
                               threads: Int = Convert.defaultThreads) {
         precondition(cols % type.blockSize == 0, "row length \(cols) is not a multiple of \(type.name)'s block size")
         guard rows > 0, batch > 0 else { return }
-        if (type == .f32 || type == .f16 || type == .bf16) && batch >= 32 {
+        if (type == .f32 || type == .f16 || type == .bf16) && batch >= 32 && MatMul.gemmKernel(for: type) == nil {
             // Float weights with a real batch: BLAS on each thread's block of weight rows (half-precision
             // rows widened to F32 a tile at a time first; the conversion is cheap next to the batch's work).
             let stride = type.byteCount(elements: cols)!

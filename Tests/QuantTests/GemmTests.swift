@@ -7,14 +7,15 @@ import Formats
 @testable import Quant
 
 @Suite struct GemmTests {
-    static let weightTypes: [GGMLType] = [.q4_0, .q8_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+    static let weightTypes: [GGMLType] = [.q4_0, .q8_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .bf16]
 
     /// Tile kernel against the reference dot. The integer block sums are exact; only the float accumulation
     /// order differs (8 lanes, FMA, d_w·d_a rounded once per block pair), so 1e-6 of Σ|w·a| per output.
     static let tileTolerance = 1e-6
 
     static let isas: [(Int32, String)] = [
-        (Int32(LLK_ISA_AVX2), "avx2"), (Int32(LLK_ISA_AVX512), "avx512"), (Int32(LLK_ISA_NEON), "neon"),
+        (Int32(LLK_ISA_AVX2), "avx2"), (Int32(LLK_ISA_AVX512), "avx512"), (Int32(LLK_ISA_AVX512BF16), "avx512bf16"),
+        (Int32(LLK_ISA_NEON), "neon"),
     ].filter { CPUFeatures.current.isSuperset(of: CPUFeatures(rawValue: llk_dot_isa_features($0.0))) }
 
     /// `count` rows of `blocks` blocks each, every row a different DotCase (variants cycle through the
@@ -81,7 +82,9 @@ import Formats
         var kernels: [(llk_gemm_fn, String)] = []
         for (isa, name) in Self.isas { if let k = llk_gemm_kernel(t.id, isa) { kernels.append((k, name)) } }
         guard !kernels.isEmpty else { return }
-        let blockCounts = t.blockSize == 256 ? [1, 2, 3, 4] : [1, 2, 3, 7, 17, 32]  // cols 32…1024
+        // cols 32…1024; BF16 (block size 1): tails of every kind around the 32-wide step
+        let blockCounts = t.blockSize == 256 ? [1, 2, 3, 4] : t.blockSize == 1 ? [1, 5, 31, 32, 33, 64, 95, 257, 1024]
+            : [1, 2, 3, 7, 17, 32]
         for blocks in blockCounts {
             for (si, wRows) in Self.shapes.enumerated() {
                 // every row count meets several batch sizes (all pairs for the small ones)
@@ -106,9 +109,9 @@ import Formats
 
     /// A tile kernel writes exactly its w_rows × a_rows outputs at out_stride and nothing else.
     @Test func writesOnlyItsTile() throws {
-        for t in [GGMLType.q4_0, .q8_0, .q4_K, .q6_K] {
+        for t in [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .bf16] {
             guard let k = MatMul.gemmKernel(for: t) else { continue }
-            let r = try Rows(t, blocks: 1, wRows: 4, aRows: 4, seed: 7)
+            let r = try Rows(t, blocks: t == .bf16 ? 45 : 1, wRows: 4, aRows: 4, seed: 7)
             for wr in 1...4 {
                 for ar in 1...4 {
                     let os = 7
@@ -130,9 +133,12 @@ import Formats
     }
 
     /// MatMul with a batch (tile path where a kernel exists) against the per-pair dot of its quantized inputs.
-    @Test(arguments: [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .q5_0])
+    @Test(arguments: [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .q5_0, .bf16])
     func matmulBatchMatchesPerPair(_ t: GGMLType) throws {
-        for (rows, cols, batch) in [(33, 256, 9), (17, 512, 2), (40, 1024, 5), (7, 256, 17)] {
+        // batch 37: float types switch from the per-pair path to BLAS (no tile kernel) or the tile path at 32
+        for (rows, cols, batch) in [(33, 256, 9), (17, 512, 2), (40, 1024, 5), (7, 256, 17), (9, 512, 37)] {
+            // without a tile kernel float batches ≥ 32 use BLAS on unrounded activations: not this comparison
+            if t.blockSize == 1 && batch >= 32 && MatMul.gemmKernel(for: t) == nil { continue }
             var s: UInt64 = 0xABCD &+ UInt64(rows * cols * batch)
             func rnd() -> Float { s = s &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: s) >> 40) / Float(1 << 23) }
             let stride = t.byteCount(elements: cols)!
@@ -173,7 +179,11 @@ import Formats
         #expect(MatMul.gemmKernel(for: .iq2_xxs) == nil)
         #if arch(x86_64)
         if CPUFeatures.current.isSuperset(of: [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vnni]) {
-            for t in [GGMLType.q4_0, .q8_0, .q4_K] { #expect(MatMul.gemmKernel(for: t) != nil, "\(t)") }
+            for t in [GGMLType.q4_0, .q8_0, .q4_K, .q6_K] { #expect(MatMul.gemmKernel(for: t) != nil, "\(t)") }
+        }
+        #expect(llk_gemm_select(GGMLType.bf16.id, CPUFeatures.current.subtracting(.avx512bf16).rawValue) == nil)
+        if CPUFeatures.current.isSuperset(of: [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512bf16]) {
+            #expect(MatMul.gemmKernel(for: .bf16) != nil)
         }
         #else
         #expect(MatMul.gemmKernel(for: .q8_0) == nil)

@@ -123,4 +123,13 @@ void llk_gemm_q4_K_q8_K_avx512(int n, const void *w, size_t w_stride, int w_rows
                                int a_rows, float *out, size_t out_stride);
 #endif
 
+// Added tile kernels: Q6_K (Q8_K activations; avx512 = AVX-512 F/BW/VL + VNNI) and BF16 (BF16 activations;
+// avx512bf16 = AVX-512 F/BW/VL + BF16, any n, denormal inputs read as zero like the BF16 dot kernel).
+#if defined(__x86_64__)
+void llk_gemm_q6_K_q8_K_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                               int a_rows, float *out, size_t out_stride);
+void llk_gemm_bf16_bf16_avx512bf16(int n, const void *w, size_t w_stride, int w_rows, const void *a,
+                                   size_t a_stride, int a_rows, float *out, size_t out_stride);
+#endif
+
 #endif
