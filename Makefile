@@ -4,7 +4,7 @@
 SWIFT ?= swift
 MODEL ?= .assets/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: setup build release test run bench-convert bench-quantize bench-rmse bench-kernels clean
+.PHONY: setup build release test run bench-convert bench-quantize bench-rmse bench-kernels check-llamacpp clean
 
 setup:
 	bash scripts/setup.sh
@@ -33,6 +33,10 @@ bench-quantize: release
 bench-kernels:
 	bash scripts/bench-setup.sh
 	.venv-bench/bin/python benchmarks/kernels.py
+
+check-llamacpp: release
+	bash scripts/bench-setup.sh
+	.venv-bench/bin/python benchmarks/llama-cpp-roundtrip.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit
 
 bench-rmse: setup release
 	.venv/bin/python benchmarks/quant-rmse.py $$($(SWIFT) build -c release --show-bin-path)/llmkit
