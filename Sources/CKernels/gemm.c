@@ -332,6 +332,112 @@ G_BF16 void llk_gemm_bf16_bf16_avx512bf16(int n, const void *w, size_t ws, int w
     }
 }
 
+// ------------------------------------------------------------------------------------ F16 × F16
+// 16 halves per load, widened with VCVTPH2PS (exact), then one FMA per pair into 16 f32 lanes: the f16
+// products are exact in f32, so only the summation order differs from Dot.reference. Each weight and
+// activation vector is converted once per 16 elements and used RN / RM times; the ragged tail (n % 16) is a
+// masked, zero-filled load. AVX-512 F/BW/VL (listed under LLK_ISA_AVX512) and AVX2 + F16C + FMA (8 wide,
+// the 4×4 tile done as two 4×2 halves so 8 accumulators + 4 weights stay in the 16 ymm registers).
+#define G_F16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
+
+G_F16 G_INLINE void g_tile_f16(const int RM, const int RN, const int n, const uint8_t *w, size_t ws,
+                               const uint8_t *a, size_t as, float *out, size_t os) {
+    __m512 acc[4][4];
+    for (int i = 0; i < RM; ++i)
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m512 wv[4], av[4];
+        for (int i = 0; i < RM; ++i) wv[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i * ws + 2 * k)));
+        for (int j = 0; j < RN; ++j) av[j] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + j * as + 2 * k)));
+        for (int i = 0; i < RM; ++i)
+            for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_fmadd_ps(wv[i], av[j], acc[i][j]);
+    }
+    if (k < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - k)) - 1);
+        __m512 wv[4], av[4];
+        for (int i = 0; i < RM; ++i) wv[i] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i * ws + 2 * k));
+        for (int j = 0; j < RN; ++j) av[j] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + j * as + 2 * k));
+        for (int i = 0; i < RM; ++i)
+            for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_fmadd_ps(wv[i], av[j], acc[i][j]);
+    }
+    for (int j = 0; j < RN; ++j)
+        for (int i = 0; i < RM; ++i) out[j * os + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+G_F16 void llk_gemm_f16_f16_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                   float *out, size_t os) {
+    switch (wr * 8 + ar) {
+#define G_HCASE(M, N) \
+    case (M) * 8 + (N): g_tile_f16(M, N, n, (const uint8_t *)w, ws, (const uint8_t *)a, as, out, os); return;
+        G_HCASE(1, 1) G_HCASE(1, 2) G_HCASE(1, 3) G_HCASE(1, 4)
+        G_HCASE(2, 1) G_HCASE(2, 2) G_HCASE(2, 3) G_HCASE(2, 4)
+        G_HCASE(3, 1) G_HCASE(3, 2) G_HCASE(3, 3) G_HCASE(3, 4)
+        G_HCASE(4, 1) G_HCASE(4, 2) G_HCASE(4, 3) G_HCASE(4, 4)
+#undef G_HCASE
+        default: return;
+    }
+}
+
+#define G_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/// `n` halves at p (n < 8) widened, zero-filled.
+G_AVX2 G_INLINE __m256 g_tail_ph8(const uint8_t *p, int n) {
+    uint16_t t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    __builtin_memcpy(t, p, (size_t)n * 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t));
+}
+
+G_AVX2 G_INLINE float g_hsum8(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/// RM (≤ 4) weight rows × RN (≤ 2) activation rows, 8 wide.
+G_AVX2 G_INLINE void g_tile_f16_avx2(const int RM, const int RN, const int n, const uint8_t *w, size_t ws,
+                                     const uint8_t *a, size_t as, float *out, size_t os) {
+    __m256 acc[4][2];
+    for (int i = 0; i < RM; ++i)
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 wv[4];
+        for (int i = 0; i < RM; ++i) wv[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i * ws + 2 * k)));
+        for (int j = 0; j < RN; ++j) {
+            const __m256 av = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + j * as + 2 * k)));
+            for (int i = 0; i < RM; ++i) acc[i][j] = _mm256_fmadd_ps(wv[i], av, acc[i][j]);
+        }
+    }
+    if (k < n) {
+        __m256 wv[4];
+        for (int i = 0; i < RM; ++i) wv[i] = g_tail_ph8(w + i * ws + 2 * k, n - k);
+        for (int j = 0; j < RN; ++j) {
+            const __m256 av = g_tail_ph8(a + j * as + 2 * k, n - k);
+            for (int i = 0; i < RM; ++i) acc[i][j] = _mm256_fmadd_ps(wv[i], av, acc[i][j]);
+        }
+    }
+    for (int j = 0; j < RN; ++j)
+        for (int i = 0; i < RM; ++i) out[j * os + i] = g_hsum8(acc[i][j]);
+}
+
+G_AVX2 void llk_gemm_f16_f16_avx2(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                  float *out, size_t os) {
+    const uint8_t *wp = (const uint8_t *)w, *ap = (const uint8_t *)a;
+    for (int j = 0; j < ar; j += 2) {
+        const int rn = ar - j >= 2 ? 2 : 1;
+        switch (wr * 8 + rn) {
+#define G_H2CASE(M, N) \
+    case (M) * 8 + (N): g_tile_f16_avx2(M, N, n, wp, ws, ap + (size_t)j * as, as, out + (size_t)j * os, os); break;
+            G_H2CASE(1, 1) G_H2CASE(1, 2) G_H2CASE(2, 1) G_H2CASE(2, 2)
+            G_H2CASE(3, 1) G_H2CASE(3, 2) G_H2CASE(4, 1) G_H2CASE(4, 2)
+#undef G_H2CASE
+            default: return;
+        }
+    }
+}
+
 #endif // __x86_64__
 
 // ============================================================================================ dispatch
@@ -344,9 +450,11 @@ llk_gemm_fn llk_gemm_kernel(uint32_t type, int isa) {
         case 8: return llk_gemm_q8_0_q8_0_avx512;
         case 12: return llk_gemm_q4_K_q8_K_avx512;
         case 14: return llk_gemm_q6_K_q8_K_avx512;
+        case 1: return llk_gemm_f16_f16_avx512;
         default: return NULL;
         }
     }
+    if (isa == LLK_ISA_AVX2) return type == 1 ? llk_gemm_f16_f16_avx2 : NULL;
     if (isa == LLK_ISA_AVX512BF16) return type == 30 ? llk_gemm_bf16_bf16_avx512bf16 : NULL;
 #endif
     (void)type; (void)isa;

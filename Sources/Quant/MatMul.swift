@@ -5,9 +5,9 @@
 // Activations are quantized once to the weight type's partner (Q8_0 / Q8_1 / Q8_K / F16 …), then each
 // output is one dot kernel call (Dot) of a weight row with an activation row; rows are split across the
 // shared ThreadPool. With a batch, types with a tile kernel (CKernels gemm.c: Q4_0, Q8_0, Q4_K, Q6_K on
-// AVX-512 VNNI; BF16 on AVX-512 BF16) compute up to 4 rows × 4 activation rows per call instead, equal to
-// the dot kernels up to float summation order (GemmTests).
-// Float weights (F32, F16, BF16 without a tile kernel) with a batch of 32 or more go to BLAS.
+// AVX-512 VNNI; BF16 on AVX-512 BF16; F16 on AVX-512 or AVX2+F16C) compute up to 4 rows × 4 activation rows
+// per call instead, equal to the dot kernels up to float summation order (GemmTests).
+// Float weights without a tile kernel (F32; F16/BF16 on CPUs without one) with a batch of 32 or more go to BLAS.
 import CKernels
 import Formats
 

@@ -7,7 +7,7 @@ import Formats
 @testable import Quant
 
 @Suite struct GemmTests {
-    static let weightTypes: [GGMLType] = [.q4_0, .q8_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .bf16]
+    static let weightTypes: [GGMLType] = [.q4_0, .q8_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .bf16, .f16]
 
     /// Tile kernel against the reference dot. The integer block sums are exact; only the float accumulation
     /// order differs (8 lanes, FMA, d_w·d_a rounded once per block pair), so 1e-6 of Σ|w·a| per output.
@@ -109,10 +109,11 @@ import Formats
 
     /// A tile kernel writes exactly its w_rows × a_rows outputs at out_stride and nothing else.
     @Test func writesOnlyItsTile() throws {
-        for t in [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .bf16] {
-            guard let k = MatMul.gemmKernel(for: t) else { continue }
-            let r = try Rows(t, blocks: t == .bf16 ? 45 : 1, wRows: 4, aRows: 4, seed: 7)
-            for wr in 1...4 {
+        for t in [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .bf16, .f16] {
+            // every ISA variant this CPU runs (F16: the AVX2 one splits the tile in halves)
+            let ks = Self.isas.compactMap { llk_gemm_kernel(t.id, $0.0) }
+            let r = try Rows(t, blocks: t.blockSize == 1 ? 45 : 1, wRows: 4, aRows: 4, seed: 7)
+            for k in ks { for wr in 1...4 {
                 for ar in 1...4 {
                     let os = 7
                     var out = [Float](repeating: 12345, count: os * 5)
@@ -128,12 +129,12 @@ import Formats
                         }
                     }
                 }
-            }
+            } }
         }
     }
 
     /// MatMul with a batch (tile path where a kernel exists) against the per-pair dot of its quantized inputs.
-    @Test(arguments: [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .q5_0, .bf16])
+    @Test(arguments: [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .q5_0, .bf16, .f16])
     func matmulBatchMatchesPerPair(_ t: GGMLType) throws {
         // batch 37: float types switch from the per-pair path to BLAS (no tile kernel) or the tile path at 32
         for (rows, cols, batch) in [(33, 256, 9), (17, 512, 2), (40, 1024, 5), (7, 256, 17), (9, 512, 37)] {
@@ -184,6 +185,15 @@ import Formats
         #expect(llk_gemm_select(GGMLType.bf16.id, CPUFeatures.current.subtracting(.avx512bf16).rawValue) == nil)
         if CPUFeatures.current.isSuperset(of: [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512bf16]) {
             #expect(MatMul.gemmKernel(for: .bf16) != nil)
+        }
+        // F16: AVX-512 where the AVX512 ISA is there, else AVX2 + FMA + F16C, else none
+        #expect(llk_gemm_select(GGMLType.f16.id, CPUFeatures.current.subtracting([.avx2, .fma, .f16c]).rawValue) == nil)
+        if CPUFeatures.current.isSuperset(of: [.avx2, .fma, .f16c]) {
+            #expect(MatMul.gemmKernel(for: .f16) != nil)
+            let avx2Only = CPUFeatures.current.subtracting([.avx512f, .avx512bw, .avx512vnni, .avx512bf16]).rawValue
+            let addr = { (f: llk_gemm_fn?) in f.map { unsafeBitCast($0, to: UnsafeRawPointer.self) } }
+            #expect(addr(llk_gemm_kernel(GGMLType.f16.id, Int32(LLK_ISA_AVX2))) != nil)
+            #expect(addr(llk_gemm_select(GGMLType.f16.id, avx2Only)) == addr(llk_gemm_kernel(GGMLType.f16.id, Int32(LLK_ISA_AVX2))))
         }
         #else
         #expect(MatMul.gemmKernel(for: .q8_0) == nil)

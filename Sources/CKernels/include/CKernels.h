@@ -132,4 +132,13 @@ void llk_gemm_bf16_bf16_avx512bf16(int n, const void *w, size_t w_stride, int w_
                                    size_t a_stride, int a_rows, float *out, size_t out_stride);
 #endif
 
+// F16 tile kernels (F16 activations, any n): avx512 = AVX-512 F/BW/VL (selected with the rest of that ISA),
+// avx2 = AVX2 + FMA + F16C. Halves widened exactly to f32, products exact, f32 FMA accumulation.
+#if defined(__x86_64__)
+void llk_gemm_f16_f16_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                             int a_rows, float *out, size_t out_stride);
+void llk_gemm_f16_f16_avx2(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                           int a_rows, float *out, size_t out_stride);
+#endif
+
 #endif
