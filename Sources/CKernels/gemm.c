@@ -107,78 +107,89 @@ G_512 void llk_gemm_q4_0_q8_0_avx512(int n, const void *w, size_t ws, int wr, co
 }
 
 // ------------------------------------------------------------------------------------ Q4_K × Q8_K
-// Per 256-weight super-block and 32-weight sub-block s: maddubs(nibbles, a) gives 16-bit pair sums
-// (≤ 2·15·127), dpwssd multiplies them by the 6-bit scale and accumulates exactly in int32 for the whole
-// super-block; then one convert and FMA by d_w·d_a per pair. The mins term dmin_w·d_a·Σ m_s·(bsum pairs) is
-// summed per weight row for the 4 activation rows at once (lanes j) and subtracted at the end.
-
-/// Q4_K's 12 packed bytes → 8 six-bit scales (bytes 0..7) and 8 mins (bytes 8..15) in u[4] (as dot.c).
-G_INLINE void g_unpack_k4_scales(const uint8_t *s, uint32_t u[4]) {
-    uint32_t v0, v1, v2;
-    __builtin_memcpy(&v0, s, 4); __builtin_memcpy(&v1, s + 4, 4); __builtin_memcpy(&v2, s + 8, 4);
-    u[3] = ((v2 >> 4) & 0x0f0f0f0f) | (((v1 >> 6) & 0x03030303) << 4);
-    u[2] = v1 & 0x3f3f3f3f;
-    u[1] = (v2 & 0x0f0f0f0f) | (((v0 >> 6) & 0x03030303) << 4);
-    u[0] = v0 & 0x3f3f3f3f;
-}
-
+// Q4_K × Q8_K, AVX-512 VNNI, weight rows side by side: per 64-weight chunk c the 4 weight rows' nibbles are
+// gathered into 4 vectors W_t whose 128-bit lane i holds row i's 16 quants (0..15, the u8 operand) for
+// elements 16t..16t+15, and each activation row's 16 quants for those elements are broadcast to all 4 lanes
+// (the s8 operand): dpbusd then sums 4 products per lane with every lane a weight row, and two dpbusd cover
+// a 32-weight sub-block (lane sums ≤ 8·15·128, int16 range). The two sub-blocks of a chunk are packed to
+// int16 side by side and one dpwssd multiplies them by the 6-bit scales (row i's in lane i), accumulating
+// exactly in int32 for the super-block; then one convert and FMA by d_w·d_a per activation row. The mins
+// term −dmin_w·d_a·Σ m_s·(bsum pairs) (madd of the mins, row i in lane i, with the activation row's pair
+// sums, exact in int32) goes into the same float lanes. The scales, mins and d/dmin of the 4 rows are
+// unpacked together in one 512-bit vector. Rows past RM repeat row 0 (their lanes are ignored).
+// Measured on Zen 4 (4×4 tile, n = 4096, in cache): 65 → 49 ns per super-block over maddubs + dpwssd.
 G_512 G_INLINE void g_tile_q4_K(const int RM, const int RN, const int nb, const uint8_t *w, size_t ws,
                                 const uint8_t *a, size_t as, float *out, size_t os) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256 acc[4][4];
-    __m128 macc[4];  // mins term per weight row, lane j
-    for (int i = 0; i < RM; ++i) {
-        macc[i] = _mm_setzero_ps();
-        for (int j = 0; j < RN; ++j) acc[i][j] = _mm256_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512i shc[4];  // int16 e of lane: scale byte 2c (e < 4) or 2c+1 (e ≥ 4), high byte zero
+    for (int c = 0; c < 4; ++c) {
+        const char lo = (char)(2 * c), hi = (char)(2 * c + 1), z = (char)0x80;
+        shc[c] = _mm512_broadcast_i32x4(_mm_setr_epi8(lo, z, lo, z, lo, z, lo, z, hi, z, hi, z, hi, z, hi, z));
     }
+    const __m512i shmin = _mm512_broadcast_i32x4(_mm_setr_epi8(8, -128, 9, -128, 10, -128, 11, -128, 12, -128, 13, -128,
+                                                                14, -128, 15, -128));
+    const __m512i shv = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 4));
+    const __m512i mlo = _mm512_broadcast_i32x4(_mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    const __m512i mhi = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    __m512 acc[4];  // activation row j; lanes 4i..4i+3: weight row i
+    for (int j = 0; j < 4; ++j) acc[j] = _mm512_setzero_ps();
+    const uint8_t *wr[4];
+    for (int i = 0; i < 4; ++i) wr[i] = w + (i < RM ? i : 0) * ws;
     for (int ib = 0; ib < nb; ++ib) {
-        __m128i bs[4];
-        float da[4];
-        for (int j = 0; j < 4; ++j) {
-            if (j < RN) {
-                const uint8_t *ba = a + j * as + ib * 292;
-                __builtin_memcpy(&da[j], ba, 4);
-                const __m256i b16 = _mm256_loadu_si256((const __m256i *)(ba + 260));
-                bs[j] = _mm_hadd_epi16(_mm256_castsi256_si128(b16), _mm256_extracti128_si256(b16, 1));
-            } else {
-                da[j] = 0;
-                bs[j] = _mm_setzero_si128();
+        // lane i: row i's d | dmin | 12 scale bytes as dwords [dd, v0, v1, v2]
+        __m512i H = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(wr[0] + ib * 144)));
+        H = _mm512_inserti32x4(H, _mm_loadu_si128((const __m128i *)(wr[1] + ib * 144)), 1);
+        H = _mm512_inserti32x4(H, _mm_loadu_si128((const __m128i *)(wr[2] + ib * 144)), 2);
+        H = _mm512_inserti32x4(H, _mm_loadu_si128((const __m128i *)(wr[3] + ib * 144)), 3);
+        // 8 six-bit scales (bytes 0..7) and 8 mins (bytes 8..15) per lane (the 12-byte packing, as dot.c)
+        const __m512i X = _mm512_shuffle_epi32(H, (_MM_PERM_ENUM)_MM_SHUFFLE(3, 2, 3, 1));  // v0 v2 v1 v2
+        const __m512i Y = _mm512_shuffle_epi32(H, (_MM_PERM_ENUM)_MM_SHUFFLE(2, 2, 1, 1));  // v0 v0 v1 v1
+        const __m512i S = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi32(X, shv), mlo),
+                                          _mm512_and_si512(_mm512_srli_epi32(Y, 2), mhi));
+        const __m512i mins = _mm512_shuffle_epi8(S, shmin);  // int16
+        const __m512i T = _mm512_shuffle_epi32(H, (_MM_PERM_ENUM)0);
+        const __m512 dwx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(T));
+        const __m512 dminx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(T, 16)));
+        float da[4] = {0, 0, 0, 0};
+        for (int j = 0; j < RN; ++j) {
+            const uint8_t *ba = a + j * as + ib * 292;
+            __builtin_memcpy(&da[j], ba, 4);
+            const __m256i b16 = _mm256_loadu_si256((const __m256i *)(ba + 260));
+            const __m128i bs = _mm_hadd_epi16(_mm256_castsi256_si128(b16), _mm256_extracti128_si256(b16, 1));
+            // − dmin_w·d_a·Σ m_s·(bsum_2s + bsum_2s+1), exact in int32 per lane
+            const __m512i mb = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(bs));
+            acc[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mb), _mm512_mul_ps(dminx, _mm512_set1_ps(da[j])), acc[j]);
+        }
+        __m512i isum[4];
+        for (int j = 0; j < 4; ++j) isum[j] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; ++c) {
+            const size_t o = (size_t)ib * 144 + 16 + 32 * c;
+            const __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(wr[0] + o))),
+                                                   _mm256_loadu_si256((const __m256i *)(wr[1] + o)), 1);
+            const __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(wr[2] + o))),
+                                                   _mm256_loadu_si256((const __m256i *)(wr[3] + o)), 1);
+            const __m512i xa = _mm512_shuffle_i64x2(z01, z23, _MM_SHUFFLE(2, 0, 2, 0));  // bytes 0..15 of rows 0..3
+            const __m512i xb = _mm512_shuffle_i64x2(z01, z23, _MM_SHUFFLE(3, 1, 3, 1));  // bytes 16..31
+            const __m512i w0 = _mm512_and_si512(xa, m4), w1 = _mm512_and_si512(xb, m4);
+            const __m512i w2 = _mm512_and_si512(_mm512_srli_epi16(xa, 4), m4);
+            const __m512i w3 = _mm512_and_si512(_mm512_srli_epi16(xb, 4), m4);
+            const __m512i sv = _mm512_shuffle_epi8(S, shc[c]);
+            for (int j = 0; j < RN; ++j) {
+                const uint8_t *q8 = a + j * as + ib * 292 + 4 + 64 * c;
+                __m512i plo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)q8)));
+                plo = _mm512_dpbusd_epi32(plo, w1, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(q8 + 16))));
+                __m512i phi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w2, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(q8 + 32))));
+                phi = _mm512_dpbusd_epi32(phi, w3, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(q8 + 48))));
+                isum[j] = _mm512_dpwssd_epi32(isum[j], _mm512_packs_epi32(plo, phi), sv);
             }
         }
-        const __m128 da4 = _mm_loadu_ps(da);
-        for (int i = 0; i < RM; ++i) {
-            const uint8_t *bw = w + i * ws + ib * 144;
-            uint32_t u[4];
-            g_unpack_k4_scales(bw + 4, u);
-            __attribute__((aligned(16))) int16_t sc[8];
-            _mm_store_si128((__m128i *)sc, _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)u[1], (int)u[0])));
-            const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)u[3], (int)u[2]));
-            __m256i isum[4];
-            for (int j = 0; j < RN; ++j) isum[j] = _mm256_setzero_si256();
-            for (int c = 0; c < 4; ++c) {
-                const __m256i qb = _mm256_loadu_si256((const __m256i *)(bw + 16 + 32 * c));
-                const __m256i ql = _mm256_and_si256(qb, m4), qh = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
-                const __m256i sl = _mm256_set1_epi16(sc[2 * c]), sh = _mm256_set1_epi16(sc[2 * c + 1]);
-                for (int j = 0; j < RN; ++j) {
-                    const uint8_t *q8 = a + j * as + ib * 292 + 4 + 64 * c;
-                    isum[j] = _mm256_dpwssd_epi32(isum[j], _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)q8)), sl);
-                    isum[j] = _mm256_dpwssd_epi32(isum[j], _mm256_maddubs_epi16(qh, _mm256_loadu_si256((const __m256i *)(q8 + 32))), sh);
-                }
-            }
-            const float dw = _cvtsh_ss(g_rd16(bw)), dmin = _cvtsh_ss(g_rd16(bw + 2));
-            for (int j = 0; j < RN; ++j)
-                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_set1_ps(dw * da[j]), acc[i][j]);
-            // Σ_s m_s·(bsum_2s + bsum_2s+1) for the 4 activation rows, in lanes 0..3
-            const __m128i m01 = _mm_hadd_epi32(_mm_madd_epi16(mins, bs[0]), _mm_madd_epi16(mins, bs[1]));
-            const __m128i m23 = _mm_hadd_epi32(_mm_madd_epi16(mins, bs[2]), _mm_madd_epi16(mins, bs[3]));
-            const __m128i summs = _mm_hadd_epi32(m01, m23);
-            macc[i] = _mm_fmadd_ps(_mm_cvtepi32_ps(summs), _mm_mul_ps(_mm_set1_ps(dmin), da4), macc[i]);
-        }
+        for (int j = 0; j < RN; ++j)
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(dwx, _mm512_set1_ps(da[j])), acc[j]);
     }
-    for (int i = 0; i < RM; ++i) {
-        __attribute__((aligned(16))) float m[4];
-        _mm_store_ps(m, macc[i]);
-        for (int j = 0; j < RN; ++j) out[j * os + i] = g_hsum(acc[i][j]) - m[j];
+    for (int j = 0; j < RN; ++j) {
+        __attribute__((aligned(64))) float r[16];
+        _mm512_store_ps(r, acc[j]);
+        for (int i = 0; i < RM; ++i) out[j * os + i] = (r[4 * i] + r[4 * i + 1]) + (r[4 * i + 2] + r[4 * i + 3]);
     }
 }
 
