@@ -254,7 +254,8 @@ public final class GGUFFile: @unchecked Sendable {
 }
 
 extension String {
-    func leftPadded(_ n: Int, with pad: Character = "0") -> String {
+    /// The string right-aligned in `n` characters (zero-padded by default, as hex bytes and shard numbers are).
+    public func leftPadded(_ n: Int, with pad: Character = "0") -> String {
         count >= n ? self : String(repeating: pad, count: n - count) + self
     }
 }

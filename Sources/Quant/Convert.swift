@@ -134,7 +134,7 @@ public enum Convert {
         let total = source.tensors.count
         try source.write(to: output, types: source.tensors.map(\.info.type), threads: threads, progress: { i in
             let t = source.tensors[i].info
-            log("[\(String(i + 1).leftPad(String(total).count))/\(total)] \(t.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(t.type.name.padding(toLength: 4, withPad: " ", startingAt: 0)) \(t.dims)")
+            log("[\(String(i + 1).leftPadded(String(total).count, with: " "))/\(total)] \(t.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(t.type.name.padding(toLength: 4, withPad: " ", startingAt: 0)) \(t.dims)")
         })
     }
 
@@ -181,7 +181,7 @@ public enum Convert {
             progress: { i in
                 done += 1
                 let it = items[i]
-                log("[\(String(done).leftPad(String(total).count))/\(total)] \(it.spec.name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(it.info.type.name) → \(it.out.rawValue) \(it.spec.shape)")
+                log("[\(String(done).leftPadded(String(total).count, with: " "))/\(total)] \(it.spec.name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(it.info.type.name) → \(it.out.rawValue) \(it.spec.shape)")
             },
             producer: { i, sink in
                 let it = items[i], t = it.info
@@ -211,8 +211,4 @@ public enum Convert {
         }
         log("wrote \(written.joined(separator: ", "))")
     }
-}
-
-extension String {
-    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
 }

@@ -75,9 +75,9 @@ public enum ModelQuantizer {
         for (k, p) in plan.enumerated() { position[p.index] = k }
         try source.write(to: output, types: types, order: plan.map(\.index), threads: o.threads, finiteOnly: true, progress: { i in
             let k = position[i]!, p = plan[k].tensor
-            let dims = p.dims.map { String($0).leftPad(6) }.joined(separator: ", ")
+            let dims = p.dims.map { String($0).leftPadded(6, with: " ") }.joined(separator: ", ")
             let action = p.from == p.to ? "size = \(mib(p.bytesIn))" : "converting to \(p.to.name.lowercased()) .. size = \(mib(p.bytesIn)) -> \(mib(p.bytesOut))"
-            log("[\(String(k + 1).leftPad(width))/\(plan.count)] \(p.name.padding(toLength: 36, withPad: " ", startingAt: 0)) - [\(dims)], type = \(p.from.name.lowercased().leftPad(6)), \(action)")
+            log("[\(String(k + 1).leftPadded(width, with: " "))/\(plan.count)] \(p.name.padding(toLength: 36, withPad: " ", startingAt: 0)) - [\(dims)], type = \(p.from.name.lowercased().leftPadded(6, with: " ")), \(action)")
         })
         return plan.map(\.tensor)
     }

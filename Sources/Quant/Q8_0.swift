@@ -6,12 +6,19 @@ enum Q8_0 {
     static let blockSize = 32, blockBytes = 34
 
     static func dequantize(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        dequantizeBlocks(src, dst, n, blockBytes: blockBytes, qsOffset: 2)
+    }
+
+    /// Blocks of an f16 scale d at byte 0 and 32 int8 quants at `qsOffset`: w = q × d (Q8_0 and Q8_1).
+    @inline(__always)
+    static func dequantizeBlocks(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int,
+                                 blockBytes: Int, qsOffset: Int) {
         for b in 0..<(n / blockSize) {
             let p = src + b * blockBytes
             let d = halfToFloat(p.loadUnaligned(as: UInt16.self).littleEndian)
             let y = dst + b * blockSize
             for j in 0..<32 {
-                y[j] = Float(p.load(fromByteOffset: 2 + j, as: Int8.self)) * d
+                y[j] = Float(p.load(fromByteOffset: qsOffset + j, as: Int8.self)) * d
             }
         }
     }

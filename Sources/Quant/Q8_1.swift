@@ -9,14 +9,7 @@ enum Q8_1 {
     static let blockSize = 32, blockBytes = 36
 
     static func dequantize(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        for b in 0..<(n / blockSize) {
-            let p = src + b * blockBytes
-            let d = halfToFloat(p.loadUnaligned(as: UInt16.self).littleEndian)
-            let y = dst + b * blockSize
-            for j in 0..<32 {
-                y[j] = Float(p.load(fromByteOffset: 4 + j, as: Int8.self)) * d
-            }
-        }
+        Q8_0.dequantizeBlocks(src, dst, n, blockBytes: blockBytes, qsOffset: 4)
     }
 
     /// ggml's quantize_row_q8_1_ref: d = max|x| / 127, q = roundf(x/d) (halves away from zero),

@@ -6,27 +6,11 @@ import Testing
 import Formats
 @testable import Quant
 
-/// xorshift64 → heavy-tailed floats, reproducible.
-private struct DotRng {
-    var s: UInt64
-    mutating func next() -> UInt64 { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return s }
-    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }  // [0, 1)
-    mutating func normal() -> Float {
-        let u1 = Swift.max(uniform(), 1e-7), u2 = uniform()
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
-    }
-    /// Normal, with one value in 64 an outlier of 10–30σ.
-    mutating func heavy() -> Float {
-        let v = normal()
-        return next() % 64 == 0 ? v * (10 + 20 * uniform()) : v
-    }
-}
-
 /// One block's worth of a test row: random, or one of the edge cases each kernel must get exactly right.
 private enum BlockKind: CaseIterable {
     case random, zero, constant, outlier, alternating, tiny
 
-    func fill(_ v: UnsafeMutableBufferPointer<Float>, _ rng: inout DotRng) {
+    func fill(_ v: UnsafeMutableBufferPointer<Float>, _ rng: inout TestRng) {
         switch self {
         case .random: for i in v.indices { v[i] = rng.heavy() }
         case .zero: for i in v.indices { v[i] = 0 }
@@ -52,7 +36,7 @@ struct DotCase {
         let block = weightType.blockSize == 1 ? 1 : weightType.blockSize
         n = blocks * block
         let actType = Dot.activationType(for: weightType)
-        var rng = DotRng(s: seed &+ UInt64(blocks) &* 7919 &+ UInt64(variant) &* 104_729 | 1)
+        var rng = TestRng(s: seed &+ UInt64(blocks) &* 7919 &+ UInt64(variant) &* 104_729 | 1)
         let kinds = BlockKind.allCases
         // float types: "blocks" of 32 elements for the edge cases, the row still `blocks` elements long
         let seg = weightType.blockSize == 1 ? 32 : block
@@ -243,7 +227,7 @@ struct DotCase {
 
     /// Q8_1 as quantize_row_q8_1_ref: Q8_0's quants and scale, plus s = f16(Σq × d).
     @Test func q8_1Block() {
-        var rng = DotRng(s: 42)
+        var rng = TestRng(s: 42)
         let x = (0..<96).map { _ in rng.heavy() }
         var q81 = [UInt8](repeating: 0, count: 3 * 36), q80 = [UInt8](repeating: 0, count: 3 * 34)
         x.withUnsafeBufferPointer { src in

@@ -15,17 +15,9 @@ private enum KRef {
     /// LLMKIT_KQUANT_FULL=1 compares every row; otherwise a fixed sample of rows per tensor (debug builds are slow).
     static let full = ProcessInfo.processInfo.environment["LLMKIT_KQUANT_FULL"] == "1"
 
-    typealias Quantizer = (UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Void
-    static func quantizer(_ t: GGMLType) -> Quantizer? {
-        switch t {
-        case .q2_K: KQuants.quantizeQ2_K
-        case .q3_K: KQuants.quantizeQ3_K
-        case .q4_K: KQuants.quantizeQ4_K
-        case .q5_K: KQuants.quantizeQ5_K
-        case .q6_K: KQuants.quantizeQ6_K
-        case .q8_K: KQuants.quantizeQ8_K
-        default: nil
-        }
+    /// The K-quant quantizer for `t` (the table Quantize dispatches through).
+    static func quantizer(_ t: GGMLType) -> ((UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Void)? {
+        Quantize.kquant(t)
     }
 
     static func quantize(_ t: GGMLType, _ x: [Float]) -> [UInt8] {
@@ -38,17 +30,6 @@ private enum KRef {
 
     static func dequantize(_ t: GGMLType, _ q: [UInt8]) throws -> [Float] {
         try q.withUnsafeBytes { try Dequantize.tensor(t, $0) }
-    }
-}
-
-/// xorshift64 → floats with a heavy tail, reproducible.
-private struct Rng {
-    var s: UInt64
-    mutating func next() -> UInt64 { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return s }
-    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }  // [0, 1)
-    mutating func normal() -> Float {
-        let u1 = Swift.max(uniform(), 1e-7), u2 = uniform()
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
     }
 }
 
@@ -154,7 +135,7 @@ private struct Rng {
     /// the row gives the same bytes (the functions are pure).
     @Test(arguments: KQuantsTests.kTypes)
     func roundTrip(type: GGMLType) throws {
-        var rng = Rng(s: 0x9e37_79b9_7f4a_7c15 ^ UInt64(type.id))
+        var rng = TestRng(s: 0x9e37_79b9_7f4a_7c15 ^ UInt64(type.id))
         let n = 8 * 256
         var x = (0..<n).map { _ in rng.normal() * 0.02 }
         for _ in 0..<6 { x[Int(rng.next() % UInt64(n))] *= 25 }  // outliers
@@ -179,7 +160,7 @@ private struct Rng {
         #expect(qz.allSatisfy { $0 == 0 }, "\(type.name) zeros")
         #expect(try KRef.dequantize(type, qz).allSatisfy { $0 == 0 })
 
-        var rng = Rng(s: 42)
+        var rng = TestRng(s: 42)
         var spike = (0..<512).map { _ in rng.normal() * 0.01 }
         spike[300] = 3000
         let ys = try KRef.dequantize(type, KRef.quantize(type, spike))
