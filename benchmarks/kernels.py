@@ -2,7 +2,12 @@
 the same shapes, types and thread count, in the same run, plus the machine's memory bandwidth.
 ggml is the one inside the PyPI `llama-cpp-python` wheel (built from source with GGML_NATIVE=ON), called
 through ctypes: ggml_mul_mat on a CPU context, the operation llama.cpp runs for every weight matrix.
-    usage: .venv-bench/bin/python benchmarks/kernels.py [--threads N] [--quick]
+    usage: .venv-bench/bin/python benchmarks/kernels.py [--threads N] [--quick] [--types q4_k,...]
+                                                        [--shapes 4096x4096,...] [--bench-bin PATH]
+--bench-bin (or $LLMKIT_BENCH_BIN): an already built kernels-bench binary (e.g. from a separate
+--scratch-path); without it the script builds the release product into the default .build.
+--cpu-time (with --threads 1): both sides (and kernels-bench's bandwidth probes) timed in the calling thread's
+CPU time instead of wall time, so a busy machine's preemptions do not count.
 (`make bench-kernels` creates .venv-bench and builds llama-cpp-python first; that build takes ~10 minutes.)"""
 import argparse
 import ctypes
@@ -58,6 +63,9 @@ def load_ggml():
     return base, cpu
 
 
+CLOCK = time.perf_counter
+
+
 def ggml_time(base, cpu, tname, rows, cols, batch, threads, reps):
     t = GGML_TYPES[tname]
     wbytes = base.ggml_row_size(t, cols) * rows
@@ -82,9 +90,9 @@ def ggml_time(base, cpu, tname, rows, cols, batch, threads, reps):
     cpu.ggml_graph_compute_with_ctx(ctx, gf, threads)  # warm up
     best = float("inf")
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         cpu.ggml_graph_compute_with_ctx(ctx, gf, threads)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, CLOCK() - t0)
     base.ggml_free(ctx)
     return best, wbytes
 
@@ -94,12 +102,27 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--types", default="q4_0,q8_0,q4_k,q6_k,f16")
+    ap.add_argument("--shapes", default=None, help="rows×cols list, e.g. 1024x1024,4096x4096,11008x4096")
+    ap.add_argument("--bench-bin", default=os.environ.get("LLMKIT_BENCH_BIN"),
+                    help="kernels-bench binary to run (default: build it with swift build -c release)")
+    ap.add_argument("--cpu-time", action="store_true", help="time in thread CPU seconds (needs --threads 1)")
     a = ap.parse_args()
-    subprocess.run(["swift", "build", "-c", "release", "--product", "kernels-bench"], cwd=ROOT, check=True, capture_output=True)
-    binpath = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                             capture_output=True, text=True).stdout.strip()
-    out = subprocess.run([f"{binpath}/kernels-bench", "--threads", str(a.threads), "--types", a.types, "--json"]
-                         + (["--quick"] if a.quick else []), check=True, capture_output=True, text=True).stdout
+    if a.cpu_time:
+        if a.threads != 1:
+            ap.error("--cpu-time needs --threads 1")
+        global CLOCK
+        CLOCK = time.thread_time
+    exe = a.bench_bin
+    if not exe:
+        subprocess.run(["swift", "build", "-c", "release", "--product", "kernels-bench"], cwd=ROOT, check=True,
+                       capture_output=True)
+        binpath = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                                 capture_output=True, text=True).stdout.strip()
+        exe = f"{binpath}/kernels-bench"
+    out = subprocess.run([exe, "--threads", str(a.threads), "--types", a.types, "--json"]
+                         + (["--quick"] if a.quick else []) + (["--shapes", a.shapes] if a.shapes else [])
+                         + (["--cpu-time"] if a.cpu_time else []),
+                         check=True, capture_output=True, text=True).stdout
     ours = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     print("\n".join(l for l in out.splitlines() if not l.startswith("{")))
     stream = next(o for o in ours if o["kind"] == "stream")

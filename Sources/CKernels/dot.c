@@ -138,20 +138,18 @@ T_512 LLK_INLINE __m256i madd_acc_vnni(__m256i acc, __m256i p16, __m256i s16) {
 }
 
 // ---------------------------------------------------------------------------------- 32-weight blocks
-// Two blocks per iteration into two float accumulators (hides the FMA latency).
+// One float accumulator, blocks in order, then hsum_ps8: the summation order of ggml's AVX2 vec_dot kernels
+// (a second accumulator would hide FMA latency but change the rounding, and llama.cpp's tokens with it).
 
 #define LLK_BLOCK_LOOP(XB, YB, BLOCK)                                                                 \
     const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;                                 \
     const int nb = n / 32;                                                                            \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                    \
+    __m256 acc0 = _mm256_setzero_ps();                                                                \
     float extra = 0;                                                                                  \
-    int ib = 0;                                                                                       \
-    for (; ib + 1 < nb; ib += 2) {                                                                    \
-        { const uint8_t *bx = x + ib * (XB), *by = y + ib * (YB); __m256 *acc = &acc0; BLOCK }        \
-        { const uint8_t *bx = x + (ib + 1) * (XB), *by = y + (ib + 1) * (YB); __m256 *acc = &acc1; BLOCK } \
+    for (int ib = 0; ib < nb; ++ib) {                                                                 \
+        const uint8_t *bx = x + ib * (XB), *by = y + ib * (YB); __m256 *acc = &acc0; BLOCK            \
     }                                                                                                 \
-    if (ib < nb) { const uint8_t *bx = x + ib * (XB), *by = y + ib * (YB); __m256 *acc = &acc0; BLOCK } \
-    return hsum_ps8(_mm256_add_ps(acc0, acc1)) + extra;
+    return hsum_ps8(acc0) + extra;
 
 #define LLK_Q4_0(DOT_OFF)                                                                             \
     const __m256i off = _mm256_set1_epi8(8);                                                          \
@@ -374,6 +372,55 @@ T_AVX2 float llk_dot_q4_K_q8_K_avx2(int n, const void *vx, const void *vy) { LLK
 T_AVX2 float llk_dot_q5_K_q8_K_avx2(int n, const void *vx, const void *vy) { LLK_Q45_K(madd_acc_avx2, 176, 48, 1) }
 T_AVX2 float llk_dot_q6_K_q8_K_avx2(int n, const void *vx, const void *vy) { LLK_Q6_K(madd_acc_avx2) }
 T_512 float llk_dot_q6_K_q8_K_avx512(int n, const void *vx, const void *vy) { LLK_Q6_K(madd_acc_vnni) }
+
+// Q4_K × Q8_K, AVX-512 VNNI (256-bit): per 64-weight chunk the 32 low and 32 high nibbles each meet their
+// 32 activation quants in one dpbusd (8 lanes of 4-product sums ≤ 4·15·127), the two sub-blocks' lanes are
+// packed side by side to int16 and one dpwssd multiplies them by their 6-bit scales into the int32
+// super-block sum (exact); the scales and mins are unpacked with vector shifts (no scalar byte traffic),
+// the mins term is one madd of the 8 mins with the 8 pair sums of the bsums, and both go into float lanes
+// (d·d_a, −dmin·d_a) with no horizontal reduction until the end. Zen 4, one thread, n = 4096: 31 → 18 cycles
+// per super-block over the AVX2 kernel (17 → 29 GB/s of weights).
+T_512 float llk_dot_q4_K_q8_K_avx512(int n, const void *vx, const void *vy) {
+    const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
+    const int nb = n / 256;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m128i shv = _mm_setr_epi32(0, 0, 0, 4);
+    const __m128i mlo = _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f);
+    const __m128i mhi = _mm_setr_epi32(0, 0x30303030, 0, 0x30303030);
+    // int16 lane e of a 128-bit half: scale 2j (e < 4) or 2j + 1 (e ≥ 4), as packs lays out the two sub-blocks
+    __m256i shc[4];
+    for (int j = 0; j < 4; ++j) {
+        const char lo = (char)(2 * j), hi = (char)(2 * j + 1), z = (char)0x80;
+        shc[j] = _mm256_broadcastsi128_si256(_mm_setr_epi8(lo, z, lo, z, lo, z, lo, z, hi, z, hi, z, hi, z, hi, z));
+    }
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int i = 0; i < nb; ++i) {
+        const uint8_t *bx = x + i * 144, *by = y + i * 292;
+        const __m128i H = loadu128(bx);  // d | dmin | 12 scale bytes as dwords [dd, v0, v1, v2]
+        const __m128i X = _mm_shuffle_epi32(H, _MM_SHUFFLE(3, 2, 3, 1));  // v0 v2 v1 v2
+        const __m128i Y = _mm_shuffle_epi32(H, _MM_SHUFFLE(2, 2, 1, 1));  // v0 v0 v1 v1
+        const __m128i S = _mm_or_si128(_mm_and_si128(_mm_srlv_epi32(X, shv), mlo), _mm_and_si128(_mm_srli_epi32(Y, 2), mhi));
+        const __m256i S2 = _mm256_broadcastsi128_si256(S);  // bytes 0..7 scales, 8..15 mins
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i qb = loadu256(bx + 16 + 32 * j);
+            const __m256i pl = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(qb, m4), loadu256(by + 4 + 64 * j));
+            const __m256i ph = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4),
+                                                   loadu256(by + 36 + 64 * j));
+            sumi = _mm256_dpwssd_epi32(sumi, _mm256_packs_epi32(pl, ph), _mm256_shuffle_epi8(S2, shc[j]));
+        }
+        const __m256i bs = loadu256(by + 260);
+        const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+        const __m128i pm = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(S, S)), q8s);
+        const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(H), _mm_set1_ps(llk_rdf32(by)));  // d·d_a, dmin·d_a
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_broadcastss_ps(dd), acc);
+        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(pm), _mm_shuffle_ps(dd, dd, 0x55), accm);
+    }
+    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum_ps8(acc) - _mm_cvtss_f32(m);
+}
 
 // ------------------------------------------------------------------------------------- float types
 // Four 8-wide FMA accumulators (32 elements per iteration), then the tail one element at a time.
@@ -603,6 +650,66 @@ float llk_dot_f16_f16_neon(int n, const void *vx, const void *vy) {
 // ggml type ids (ggml.h): F32 0, F16 1, Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q2_K 10, Q3_K 11, Q4_K 12,
 // Q5_K 13, Q6_K 14, BF16 30.
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+// ------------------------------------------------------------------------------------- activation quantizers
+// Q8_0 and Q8_K activation rows as ggml-cpu quantizes them on x86 (quantize_row_q8_0's AVX path,
+// quantize_row_q8_K), AVX-512 F/BW/VL, 16 floats per vector; byte-identical to the Swift twins
+// ActivationQuant.quantizeQ8_0 (x86 branch) / KQuants.quantizeQ8_K for finite input (DotTests):
+// Q8_0: d = amax/127 stored as f16 (RNE), q = round-half-even(x·(127/amax)).
+// Q8_K: max = the first element of largest magnitude, iscale = −127/max, q = min(127, rint(iscale·x)) (the
+// magic-number rounding is round-to-nearest-even), bsums per 16, d = 1/iscale.
+#define T_Q512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
+
+T_Q512 void llk_quantize_q8_0_avx512(const float *x, void *vy, int n) {
+    uint8_t *y = (uint8_t *)vy;
+    for (int b = 0; b < n / 32; ++b) {
+        const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        const __m512 id = _mm512_set1_ps(amax != 0 ? 127.0f / amax : 0.0f);
+        uint8_t *p = y + 34 * b;
+        const uint16_t h = _cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT);
+        __builtin_memcpy(p, &h, 2);
+        _mm_storeu_si128((__m128i *)(p + 2), _mm512_cvtepi32_epi8(_mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+        _mm_storeu_si128((__m128i *)(p + 18), _mm512_cvtepi32_epi8(_mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    }
+}
+
+T_Q512 void llk_quantize_q8_K_avx512(const float *x, void *vy, int n) {
+    uint8_t *y = (uint8_t *)vy;
+    const __m512i k127 = _mm512_set1_epi32(127);
+    for (int b = 0; b < n / 256; ++b) {
+        const float *v = x + 256 * b;
+        uint8_t *p = y + 292 * b;
+        __m512 m = _mm512_setzero_ps();
+        for (int k = 0; k < 16; ++k) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(v + 16 * k)));
+        const float amax = _mm512_reduce_max_ps(m);
+        if (amax == 0) {
+            for (int k = 0; k < 292; ++k) p[k] = 0;
+            continue;
+        }
+        // the first element of magnitude amax (its sign picks the scale's sign, as the scalar loop does)
+        const __m512 am = _mm512_set1_ps(amax);
+        float mx = amax;
+        for (int k = 0; k < 16; ++k) {
+            const __mmask16 e = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(v + 16 * k)), am, _CMP_EQ_OQ);
+            if (e) { mx = v[16 * k + __builtin_ctz(e)]; break; }
+        }
+        const float iscale = -127.0f / mx;
+        const __m512 is = _mm512_set1_ps(iscale);
+        for (int k = 0; k < 16; ++k) {
+            const __m512i q = _mm512_min_epi32(_mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(v + 16 * k), is),
+                                                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), k127);
+            _mm_storeu_si128((__m128i *)(p + 4 + 16 * k), _mm512_cvtepi32_epi8(q));
+            const int16_t s = (int16_t)_mm512_reduce_add_epi32(q);
+            __builtin_memcpy(p + 260 + 2 * k, &s, 2);
+        }
+        const float d = 1.0f / iscale;
+        __builtin_memcpy(p, &d, 4);
+    }
+}
+#endif
+
 llk_dot_fn llk_dot_kernel(uint32_t type, int isa) {
 #if defined(__x86_64__)
     if (isa == LLK_ISA_AVX2) {
@@ -630,6 +737,7 @@ llk_dot_fn llk_dot_kernel(uint32_t type, int isa) {
         case 6: return llk_dot_q5_0_q8_0_avx512;
         case 7: return llk_dot_q5_1_q8_1_avx512;
         case 8: return llk_dot_q8_0_q8_0_avx512;
+        case 12: return llk_dot_q4_K_q8_K_avx512;
         case 14: return llk_dot_q6_K_q8_K_avx512;
         default: return NULL;
         }
@@ -684,4 +792,24 @@ llk_dot_fn llk_dot_select(uint32_t type, uint32_t features) {
         if (f) return f;
     }
     return NULL;
+}
+
+llk_quantize_fn llk_quantize_kernel(uint32_t type, int isa) {
+#if defined(__x86_64__)
+    if (isa == LLK_ISA_AVX512) {
+        switch (type) {
+        case 8: return llk_quantize_q8_0_avx512;
+        case 15: return llk_quantize_q8_K_avx512;
+        default: return NULL;
+        }
+    }
+#endif
+    (void)type; (void)isa;
+    return NULL;
+}
+
+llk_quantize_fn llk_quantize_select(uint32_t type, uint32_t features) {
+    const uint32_t need = llk_dot_isa_features(LLK_ISA_AVX512);
+    if ((features & need) != need || !llk_has_avx512vl()) return NULL;
+    return llk_quantize_kernel(type, LLK_ISA_AVX512);
 }

@@ -1,5 +1,6 @@
 // Tile kernels for prompt-batch matrix multiplication: a block of up to 4 weight rows × 4 activation rows
-// at once, every loaded weight block reused across the activation rows and vice versa. Each output equals
+// at once, every loaded weight block reused across the activation rows and vice versa (small batches; from
+// 8 activation rows on, MatMul uses the panel kernels at the end of this file for Q4_0, Q8_0, Q4_K, Q6_K). Each output equals
 // the per-pair dot kernel (dot.c, and its Swift twin `Dot.reference`) up to float summation order: the
 // integer block sums are exact, then each is scaled by d_w·d_a and accumulated in 8 float lanes.
 //
@@ -449,6 +450,391 @@ G_AVX2 void llk_gemm_f16_f16_avx2(int n, const void *w, size_t ws, int wr, const
     }
 }
 
+// ------------------------------------------------------------------------------------ K-quant panels
+// Panel kernels (Q4_K, Q6_K × Q8_K; AVX-512 VNNI): up to 16 weight rows × any number of activation rows per
+// call. The weight rows are decoded a slab of P_SLAB super-blocks (1024 weights) at a time into a stack
+// scratch (≈ 20 KB, L1-resident; nothing outlives the call, the weights stay where they are) in the layout
+// dpbusd wants: for each group of 4 weights, one 64-byte vector holding the 16 rows' 4 unsigned quants
+// (row i in int32 lane i), plus per-row scales/mins/d side by side in lanes. Every activation row then costs
+// one broadcast-operand dpbusd per 4 weights × 16 rows, an exact int32 sub-block sum per lane (row);
+// the 6-bit (Q4_K) / int8 (Q6_K) sub-block scale is one vpmulld per sub-block, the Q4_K mins one dpwssd of
+// int16 (min pair) × (bsum pair) per 2 sub-blocks, Q6_K's −32 offset the starting value of the sub-block
+// sum (−32·bsum); then per super-block one convert and FMA by d_w·d_a (and −dmin_w·d_a) per activation row.
+// Register tile: 16 rows × P_NC activation rows (3 accumulators each: sub-block int32, super-block int32,
+// float). Measured on Zen 4 (one thread, 16 rows × 512 activation rows per call, n = 4096, in cycles per
+// 256-weight super-block and pair): Q4_K 11.9 → 5.5 over the 4×4 tile (vpdpbusd alone: 4.0), Q6_K 15 → 5.8;
+// matmul(512) 4096², one thread, CPU time: Q4_K 116 → 53 ms, Q6_K 145 → 55 ms. 6 and 8 activation rows per
+// register tile measured alike (4: 6% slower); the decode costs about as much as 4–8 activation rows.
+enum { P_ROWS = 16, P_SLAB = 4, P_NC = 8 };
+
+/// 16 vectors of 16 int32 transposed in place: v[m] lane r ← v[r] lane m.
+G_512 G_INLINE void g_transpose16(__m512i v[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    // t[2p] lane-quad q: v[2p][4q], v[2p+1][4q], v[2p][4q+1], v[2p+1][4q+1]; t[2p+1]: elements 4q+2, 4q+3
+    for (int i = 0; i < 16; i += 4) {
+        v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);      // element 4q+0 of rows i..i+3
+        v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);  // 4q+1
+        v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);  // 4q+2
+        v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);  // 4q+3
+    }
+    // v[4g + k] quad q = element 4q+k of rows 4g..4g+3. Output m = 4q + k: quads (g = 0..3) of v[4g+k] at quad q.
+    for (int k = 0; k < 4; ++k) {
+        // gather quad pairs: a = (v[k] q0,q1 | v[4+k] q0,q1), etc.
+        const __m512i a01 = _mm512_shuffle_i32x4(v[k], v[4 + k], _MM_SHUFFLE(1, 0, 1, 0));   // g0q0 g0q1 g1q0 g1q1
+        const __m512i a23 = _mm512_shuffle_i32x4(v[8 + k], v[12 + k], _MM_SHUFFLE(1, 0, 1, 0));  // g2q0 g2q1 g3q0 g3q1
+        const __m512i b01 = _mm512_shuffle_i32x4(v[k], v[4 + k], _MM_SHUFFLE(3, 2, 3, 2));   // g0q2 g0q3 g1q2 g1q3
+        const __m512i b23 = _mm512_shuffle_i32x4(v[8 + k], v[12 + k], _MM_SHUFFLE(3, 2, 3, 2));
+        t[0 + k] = _mm512_shuffle_i32x4(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));   // q0: g0 g1 g2 g3
+        t[4 + k] = _mm512_shuffle_i32x4(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));   // q1
+        t[8 + k] = _mm512_shuffle_i32x4(b01, b23, _MM_SHUFFLE(2, 0, 2, 0));   // q2
+        t[12 + k] = _mm512_shuffle_i32x4(b01, b23, _MM_SHUFFLE(3, 1, 3, 1));  // q3
+    }
+    for (int i = 0; i < 16; ++i) v[i] = t[i];
+}
+
+typedef struct {
+    __attribute__((aligned(64))) uint8_t q[P_SLAB][64][64];  // [super-block][4-weight group][row·4 + k]
+    int32_t sc[P_SLAB][8][16];                               // 6-bit scale of sub-block s, row in lane
+    int32_t mn[P_SLAB][4][16];                               // mins of sub-blocks 2p, 2p+1 as an int16 pair
+    float d[P_SLAB][16], dmin[P_SLAB][16];
+} g_q4k_panel;
+
+/// Decodes super-blocks sb0 ..< sb0 + nsb of the 16 rows (row pointers) into the panel.
+G_512 G_INLINE void g_q4k_unpack(g_q4k_panel *P, const uint8_t *const rows[16], int sb0, int nsb) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const __m512i shv = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    for (int b = 0; b < nsb; ++b) {
+        for (int r = 0; r < 16; ++r) {
+            const uint8_t *x = rows[r] + (size_t)(sb0 + b) * 144;
+            P->d[b][r] = _cvtsh_ss(g_rd16(x));
+            P->dmin[b][r] = _cvtsh_ss(g_rd16(x + 2));
+            const uint8_t *s = x + 4;
+            uint8_t sc[8], m[8];
+            for (int j = 0; j < 4; ++j) {
+                sc[j] = s[j] & 63;
+                m[j] = s[j + 4] & 63;
+                sc[j + 4] = (uint8_t)((s[j + 8] & 0x0f) | ((s[j] >> 6) << 4));
+                m[j + 4] = (uint8_t)((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+            }
+            for (int j = 0; j < 8; ++j) P->sc[b][j][r] = sc[j];
+            for (int p = 0; p < 4; ++p) P->mn[b][p][r] = (int32_t)((uint32_t)m[2 * p] | ((uint32_t)m[2 * p + 1] << 16));
+        }
+        for (int c = 0; c < 4; ++c) {
+            __m512i v[16];
+            for (int r = 0; r < 16; ++r) {
+                const __m512i t = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(rows[r] + (size_t)(sb0 + b) * 144 + 16 + 32 * c)));
+                v[r] = _mm512_and_si512(_mm512_srlv_epi64(t, shv), m4);  // 4-weight groups 16c .. 16c+15
+            }
+            g_transpose16(v);
+            for (int m = 0; m < 16; ++m) _mm512_store_si512((__m512i *)P->q[b][16 * c + m], v[m]);
+        }
+    }
+}
+
+G_512 G_INLINE __m512i g_bcast32(const uint8_t *p) {
+    int32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/// NC activation rows (a, stride as, at super-block sb0) × the panel's 16 rows over nsb super-blocks; the
+/// sums are added to (acc = 1) or stored in out[j·os + i] for i < wr.
+G_512 G_INLINE void g_q4k_micro(const int NC, const g_q4k_panel *P, int nsb, const uint8_t *a, size_t as,
+                                float *out, size_t os, int wr, int acc_out) {
+    __m512 facc[P_NC];
+    for (int j = 0; j < NC; ++j) facc[j] = _mm512_setzero_ps();
+    for (int b = 0; b < nsb; ++b) {
+        const uint8_t *ab = a + (size_t)b * 292;
+        __m512i s1[P_NC], acc[P_NC];
+        for (int j = 0; j < NC; ++j) s1[j] = _mm512_setzero_si512();
+        for (int s = 0; s < 8; ++s) {
+            for (int j = 0; j < NC; ++j) acc[j] = _mm512_setzero_si512();
+            for (int g = 0; g < 8; ++g) {
+                const __m512i W = _mm512_load_si512((const __m512i *)P->q[b][8 * s + g]);
+                for (int j = 0; j < NC; ++j)
+                    acc[j] = _mm512_dpbusd_epi32(acc[j], W, g_bcast32(ab + j * as + 4 + 32 * s + 4 * g));
+            }
+            const __m512i SC = _mm512_load_si512((const __m512i *)P->sc[b][s]);
+            for (int j = 0; j < NC; ++j) s1[j] = _mm512_add_epi32(s1[j], _mm512_mullo_epi32(acc[j], SC));
+        }
+        // mins: Σ_s m_s·(bsum_2s + bsum_2s+1), the pair sums as int16 pairs broadcast per 2 sub-blocks
+        __attribute__((aligned(16))) int16_t bs[P_NC][8];
+        for (int j = 0; j < NC; ++j) {
+            const __m256i b16 = _mm256_loadu_si256((const __m256i *)(ab + j * as + 260));
+            _mm_store_si128((__m128i *)bs[j], _mm_hadd_epi16(_mm256_castsi256_si128(b16), _mm256_extracti128_si256(b16, 1)));
+        }
+        for (int j = 0; j < NC; ++j) {
+            __m512i m = _mm512_setzero_si512();
+            for (int p = 0; p < 4; ++p)
+                m = _mm512_dpwssd_epi32(m, _mm512_load_si512((const __m512i *)P->mn[b][p]), g_bcast32((const uint8_t *)bs[j] + 4 * p));
+            acc[j] = m;
+        }
+        const __m512 D = _mm512_load_ps(P->d[b]), DM = _mm512_load_ps(P->dmin[b]);
+        for (int j = 0; j < NC; ++j) {
+            float da;
+            __builtin_memcpy(&da, ab + j * as, 4);
+            const __m512 r = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(acc[j]), DM, _mm512_mul_ps(_mm512_cvtepi32_ps(s1[j]), D));
+            facc[j] = _mm512_fmadd_ps(r, _mm512_set1_ps(da), facc[j]);
+        }
+    }
+    const __mmask16 k = (__mmask16)((1u << wr) - 1);
+    for (int j = 0; j < NC; ++j) {
+        float *o = out + j * os;
+        const __m512 v = acc_out ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, o), facc[j]) : facc[j];
+        _mm512_mask_storeu_ps(o, k, v);
+    }
+}
+
+G_512 void llk_panel_q4_K_q8_K_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                      float *out, size_t os) {
+    const int nb = n / 256;
+    const uint8_t *rows[16];
+    for (int i = 0; i < 16; ++i) rows[i] = (const uint8_t *)w + (size_t)(i < wr ? i : 0) * ws;
+    g_q4k_panel P;
+    for (int sb0 = 0; sb0 < nb; sb0 += P_SLAB) {
+        const int nsb = nb - sb0 < P_SLAB ? nb - sb0 : P_SLAB;
+        g_q4k_unpack(&P, rows, sb0, nsb);
+        const uint8_t *a0 = (const uint8_t *)a + (size_t)sb0 * 292;
+        int j = 0;
+        for (; j + P_NC <= ar; j += P_NC) g_q4k_micro(P_NC, &P, nsb, a0 + j * as, as, out + j * os, os, wr, sb0 > 0);
+        switch (ar - j) {
+#define P_TAIL(N) case N: g_q4k_micro(N, &P, nsb, a0 + j * as, as, out + j * os, os, wr, sb0 > 0); break;
+            P_TAIL(1) P_TAIL(2) P_TAIL(3) P_TAIL(4) P_TAIL(5) P_TAIL(6) P_TAIL(7)
+#undef P_TAIL
+            default: break;
+        }
+    }
+}
+
+typedef struct {
+    __attribute__((aligned(64))) uint8_t q[P_SLAB][64][64];  // [super-block][4-weight group][row·4 + k]: q + 32
+    int32_t sc[P_SLAB][16][16];                              // int8 scale of sub-block s (16 weights), row in lane
+    float d[P_SLAB][16];
+} g_q6k_panel;
+
+G_512 G_INLINE void g_q6k_unpack(g_q6k_panel *P, const uint8_t *const rows[16], int sb0, int nsb) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2), shr = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    for (int b = 0; b < nsb; ++b) {
+        for (int r = 0; r < 16; ++r) {
+            const uint8_t *x = rows[r] + (size_t)(sb0 + b) * 210;
+            P->d[b][r] = _cvtsh_ss(g_rd16(x + 208));
+            for (int s = 0; s < 16; ++s) P->sc[b][s][r] = (int8_t)x[192 + s];
+        }
+        for (int c = 0; c < 4; ++c) {  // 64 weights: half h = c / 2, weights 64·(c % 2) .. of the half
+            const int h = c >> 1, hi = c & 1;
+            __m512i v[16];
+            for (int r = 0; r < 16; ++r) {
+                const uint8_t *x = rows[r] + (size_t)(sb0 + b) * 210;
+                const __m512i L = _mm512_loadu_si512(x + 64 * h);  // ql: weights l and l + 32 (low nibbles) / +64, +96 (high)
+                const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + 128 + 32 * h)));
+                v[r] = hi ? _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                            _mm512_and_si512(_mm512_srlv_epi64(QH, shr), m30))
+                          : _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi64(QH, shl), m30));
+            }
+            g_transpose16(v);
+            for (int m = 0; m < 16; ++m) _mm512_store_si512((__m512i *)P->q[b][16 * c + m], v[m]);
+        }
+    }
+}
+
+G_512 G_INLINE void g_q6k_micro(const int NC, const g_q6k_panel *P, int nsb, const uint8_t *a, size_t as,
+                                float *out, size_t os, int wr, int acc_out) {
+    __m512 facc[P_NC];
+    for (int j = 0; j < NC; ++j) facc[j] = _mm512_setzero_ps();
+    for (int b = 0; b < nsb; ++b) {
+        const uint8_t *ab = a + (size_t)b * 292;
+        __attribute__((aligned(64))) int32_t off[P_NC][16];  // −32·bsum of each 16-weight sub-block
+        for (int j = 0; j < NC; ++j) {
+            const __m512i b32 = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(ab + j * as + 260)));
+            _mm512_store_si512((__m512i *)off[j], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(b32, 5)));
+        }
+        __m512i s1[P_NC], acc[P_NC];
+        for (int j = 0; j < NC; ++j) s1[j] = _mm512_setzero_si512();
+        for (int s = 0; s < 16; ++s) {
+            for (int j = 0; j < NC; ++j) acc[j] = _mm512_set1_epi32(off[j][s]);
+            for (int g = 0; g < 4; ++g) {
+                const __m512i W = _mm512_load_si512((const __m512i *)P->q[b][4 * s + g]);
+                for (int j = 0; j < NC; ++j)
+                    acc[j] = _mm512_dpbusd_epi32(acc[j], W, g_bcast32(ab + j * as + 4 + 16 * s + 4 * g));
+            }
+            const __m512i SC = _mm512_load_si512((const __m512i *)P->sc[b][s]);
+            for (int j = 0; j < NC; ++j) s1[j] = _mm512_add_epi32(s1[j], _mm512_mullo_epi32(acc[j], SC));
+        }
+        const __m512 D = _mm512_load_ps(P->d[b]);
+        for (int j = 0; j < NC; ++j) {
+            float da;
+            __builtin_memcpy(&da, ab + j * as, 4);
+            facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[j]), _mm512_mul_ps(D, _mm512_set1_ps(da)), facc[j]);
+        }
+    }
+    const __mmask16 k = (__mmask16)((1u << wr) - 1);
+    for (int j = 0; j < NC; ++j) {
+        float *o = out + j * os;
+        const __m512 v = acc_out ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, o), facc[j]) : facc[j];
+        _mm512_mask_storeu_ps(o, k, v);
+    }
+}
+
+G_512 void llk_panel_q6_K_q8_K_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                      float *out, size_t os) {
+    const int nb = n / 256;
+    const uint8_t *rows[16];
+    for (int i = 0; i < 16; ++i) rows[i] = (const uint8_t *)w + (size_t)(i < wr ? i : 0) * ws;
+    g_q6k_panel P;
+    for (int sb0 = 0; sb0 < nb; sb0 += P_SLAB) {
+        const int nsb = nb - sb0 < P_SLAB ? nb - sb0 : P_SLAB;
+        g_q6k_unpack(&P, rows, sb0, nsb);
+        const uint8_t *a0 = (const uint8_t *)a + (size_t)sb0 * 292;
+        int j = 0;
+        for (; j + P_NC <= ar; j += P_NC) g_q6k_micro(P_NC, &P, nsb, a0 + j * as, as, out + j * os, os, wr, sb0 > 0);
+        switch (ar - j) {
+#define P_TAIL(N) case N: g_q6k_micro(N, &P, nsb, a0 + j * as, as, out + j * os, os, wr, sb0 > 0); break;
+            P_TAIL(1) P_TAIL(2) P_TAIL(3) P_TAIL(4) P_TAIL(5) P_TAIL(6) P_TAIL(7)
+#undef P_TAIL
+            default: break;
+        }
+    }
+}
+
+// Q4_0 / Q8_0 × Q8_0 panels (AVX-512 VNNI): the same scheme with 32-weight blocks. Weights decoded to unsigned
+// bytes (Q4_0: the raw nibble = q + 8; Q8_0: w ⊕ 0x80 = w + 128), so each block's int32 sum starts at
+// −off·Σa (off = 8 / 128; Σa of every activation block computed once per 8 activation rows and slab with a
+// ones-dpbusd and a transposing add tree, 16 blocks per vector) and then takes 8 broadcast-operand dpbusd;
+// one convert and FMA by d_w·d_a per block and activation row (the 16 rows' d_w side by side in lanes).
+// Zen 4, one thread, n = 4096, 512 activation rows: 16 → 7.1 cycles per 256 weights and pair over the 4×4
+// tile (Q4_0 and Q8_0 alike; 5.8 without the Σa / d_a preparation, which a 256-bit hadd tree made 7.9);
+// matmul(512) 4096², one thread, CPU time: Q4_0 166 → 72 ms, Q8_0 156 → 73 ms.
+enum { P0_SLAB = 32 };  // blocks per slab (1024 weights)
+
+typedef struct {
+    __attribute__((aligned(64))) uint8_t q[P0_SLAB * 8][64];  // [block·8 + 4-weight group][row·4 + k]
+    float d[P0_SLAB][16];
+} g_q0_panel;
+
+G_512 G_INLINE void g_q0_unpack(const int kind, g_q0_panel *P, const uint8_t *const rows[16], int b0, int nblk) {
+    const int WB = kind == G_Q8_0 ? 34 : 18;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8((char)0x80);
+    const __m512i shv = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+    for (int r = 0; r < 16; ++r)
+#pragma clang loop vectorize(disable)
+        for (int b = 0; b < nblk; ++b) P->d[b][r] = _cvtsh_ss(g_rd16(rows[r] + (size_t)(b0 + b) * WB));
+    for (int b = 0; b < nblk; b += 2) {  // two blocks (16 groups of 4) per transpose; an odd last block pads
+        const int b1 = b + 1 < nblk ? b + 1 : b;
+        __m512i v[16];
+        for (int r = 0; r < 16; ++r) {
+            const uint8_t *x0 = rows[r] + (size_t)(b0 + b) * WB + 2, *x1 = rows[r] + (size_t)(b0 + b1) * WB + 2;
+            if (kind == G_Q8_0) {
+                v[r] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x0)),
+                                                           _mm256_loadu_si256((const __m256i *)x1), 1), flip);
+            } else {
+                const __m512i t = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x0))),
+                    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x1)), 1);
+                v[r] = _mm512_and_si512(_mm512_srlv_epi64(t, shv), m4);  // lo nibbles = weights 0..15, hi = 16..31
+            }
+        }
+        g_transpose16(v);
+        for (int m = 0; m < 16 && 8 * b + m < 8 * nblk; ++m) _mm512_store_si512((__m512i *)P->q[8 * b + m], v[m]);
+    }
+}
+
+/// Per activation row j < NC and block b < nblk: nc[j][b] = −off·Σa, da[j][b] = d_a. 16 blocks at a time: the
+/// 32 quants of blocks t and t + 8 in one vector, a ones-dpbusd, then a transposing add tree leaves block t's
+/// sum in lane t; the 16 scales come from one gather.
+G_512 G_INLINE void g_q0_act_prep(const int kind, const int NC, const uint8_t *a, size_t as, int b0, int nblk,
+                                  int32_t nc[P_NC][P0_SLAB], float da[P_NC][P0_SLAB]) {
+    const __m512i ones = _mm512_set1_epi8(1);
+    const int sh = kind == G_Q8_0 ? 7 : 3;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(34));
+    for (int j = 0; j < NC; ++j) {
+        const uint8_t *aj = a + j * as + (size_t)b0 * 34;
+        for (int b = 0; b < nblk; b += 16) {
+            const int nv = nblk - b < 16 ? nblk - b : 16;
+            const __mmask16 valid = (__mmask16)((1u << nv) - 1);
+            const __m512i dh = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, idx, aj + 34 * b, 1);
+            _mm512_storeu_ps(&da[j][b], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dh)));
+            __m512i s[8];
+            for (int t = 0; t < 8; ++t) {
+                const int t0 = b + t < nblk ? b + t : b, t1 = b + 8 + t < nblk ? b + 8 + t : b;
+                const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(aj + 34 * t0 + 2))),
+                                                     _mm256_loadu_si256((const __m256i *)(aj + 34 * t1 + 2)), 1);
+                s[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, v);
+            }
+            __m512i x[4], y[2];
+            for (int p = 0; p < 4; ++p)
+                x[p] = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2 * p], s[2 * p + 1]), _mm512_unpackhi_epi32(s[2 * p], s[2 * p + 1]));
+            for (int p = 0; p < 2; ++p)
+                y[p] = _mm512_add_epi32(_mm512_unpacklo_epi64(x[2 * p], x[2 * p + 1]), _mm512_unpackhi_epi64(x[2 * p], x[2 * p + 1]));
+            // y[0] lane-quad q: blocks 0..3 (q = 0, 1: halves of blocks b..b+3; q = 2, 3: blocks b+8..b+11); y[1]: 4..7 / 12..15
+            const __m512i z = _mm512_add_epi32(_mm512_shuffle_i32x4(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                               _mm512_shuffle_i32x4(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
+            const __m512i S = _mm512_shuffle_i32x4(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+            _mm512_storeu_si512(&nc[j][b], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(S, sh)));
+        }
+    }
+}
+
+G_512 G_INLINE void g_q0_micro(const int kind, const int NC, const g_q0_panel *P, int nblk, const uint8_t *a, size_t as,
+                               float *out, size_t os, int wr, int acc_out) {
+    __attribute__((aligned(64))) int32_t nc[P_NC][P0_SLAB];
+    __attribute__((aligned(64))) float da[P_NC][P0_SLAB];
+    g_q0_act_prep(kind, NC, a, as, 0, nblk, nc, da);
+    // One FMA chain per output across all blocks, continued from the previous slab's partial result (not a sum
+    // of per-slab chains): the summation order of llama.cpp's repacked Q4_0 kernels, so outputs match it bit for bit.
+    const __mmask16 k = (__mmask16)((1u << wr) - 1);
+    __m512 facc[P_NC];
+    for (int j = 0; j < NC; ++j) facc[j] = acc_out ? _mm512_maskz_loadu_ps(k, out + j * os) : _mm512_setzero_ps();
+    for (int b = 0; b < nblk; ++b) {
+        __m512i acc[P_NC];
+        for (int j = 0; j < NC; ++j) acc[j] = _mm512_set1_epi32(nc[j][b]);
+        for (int g = 0; g < 8; ++g) {
+            const __m512i W = _mm512_load_si512((const __m512i *)P->q[8 * b + g]);
+            for (int j = 0; j < NC; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], W, g_bcast32(a + j * as + 34 * b + 2 + 4 * g));
+        }
+        const __m512 D = _mm512_load_ps(P->d[b]);
+        for (int j = 0; j < NC; ++j)
+            facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j]), _mm512_mul_ps(D, _mm512_set1_ps(da[j][b])), facc[j]);
+    }
+    for (int j = 0; j < NC; ++j) _mm512_mask_storeu_ps(out + j * os, k, facc[j]);
+}
+
+G_512 G_INLINE void g_q0_panel_run(const int kind, int n, const void *w, size_t ws, int wr, const void *a, size_t as,
+                                   int ar, float *out, size_t os) {
+    const int nb = n / 32;
+    const uint8_t *rows[16];
+    for (int i = 0; i < 16; ++i) rows[i] = (const uint8_t *)w + (size_t)(i < wr ? i : 0) * ws;
+    g_q0_panel P;
+    for (int b0 = 0; b0 < nb; b0 += P0_SLAB) {
+        const int nblk = nb - b0 < P0_SLAB ? nb - b0 : P0_SLAB;
+        g_q0_unpack(kind, &P, rows, b0, nblk);
+        const uint8_t *a0 = (const uint8_t *)a + (size_t)b0 * 34;
+        int j = 0;
+        for (; j + P_NC <= ar; j += P_NC) g_q0_micro(kind, P_NC, &P, nblk, a0 + j * as, as, out + j * os, os, wr, b0 > 0);
+        switch (ar - j) {
+#define P_TAIL(N) case N: g_q0_micro(kind, N, &P, nblk, a0 + j * as, as, out + j * os, os, wr, b0 > 0); break;
+            P_TAIL(1) P_TAIL(2) P_TAIL(3) P_TAIL(4) P_TAIL(5) P_TAIL(6) P_TAIL(7)
+#undef P_TAIL
+            default: break;
+        }
+    }
+}
+
+G_512 void llk_panel_q4_0_q8_0_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                      float *out, size_t os) {
+    g_q0_panel_run(G_Q4_0, n, w, ws, wr, a, as, ar, out, os);
+}
+
+G_512 void llk_panel_q8_0_q8_0_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                      float *out, size_t os) {
+    g_q0_panel_run(G_Q8_0, n, w, ws, wr, a, as, ar, out, os);
+}
+
 #endif // __x86_64__
 
 // ============================================================================================ dispatch
@@ -470,6 +856,35 @@ llk_gemm_fn llk_gemm_kernel(uint32_t type, int isa) {
 #endif
     (void)type; (void)isa;
     return NULL;
+}
+
+llk_gemm_fn llk_panel_kernel(uint32_t type, int isa) {
+#if defined(__x86_64__)
+    if (isa == LLK_ISA_AVX512) {
+        switch (type) {
+        case 2: return llk_panel_q4_0_q8_0_avx512;
+        case 8: return llk_panel_q8_0_q8_0_avx512;
+        case 12: return llk_panel_q4_K_q8_K_avx512;
+        case 14: return llk_panel_q6_K_q8_K_avx512;
+        default: return NULL;
+        }
+    }
+#endif
+    (void)type; (void)isa;
+    return NULL;
+}
+
+llk_gemm_fn llk_panel_select(uint32_t type, uint32_t features) {
+    const uint32_t need = llk_dot_isa_features(LLK_ISA_AVX512);
+    if ((features & need) != need) return NULL;
+    llk_gemm_fn f = llk_panel_kernel(type, LLK_ISA_AVX512);
+#if defined(__x86_64__)
+    if (f) {
+        __builtin_cpu_init();
+        if (!__builtin_cpu_supports("avx512vl")) return NULL;
+    }
+#endif
+    return f;
 }
 
 llk_gemm_fn llk_gemm_select(uint32_t type, uint32_t features) {

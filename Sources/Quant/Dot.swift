@@ -38,16 +38,35 @@ public enum Dot {
 
     /// Quantizes `n` floats (a whole number of blocks) into activation type `type` (Q8_0, Q8_1, Q8_K, F16, BF16
     /// or F32; a weight type means its paired activation type) at `dst`, `type.byteCount(elements: n)` bytes.
+    /// Q8_0 and Q8_K go through the SIMD quantizer of CKernels dot.c where this CPU has one (byte-identical to
+    /// `quantizeActivationsReference`, the Swift code).
     public static func quantizeActivations(_ type: GGMLType, _ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
         switch type {
-        case .q8_0: Q8_0.quantize(x, dst, n)
-        case .q8_1: Q8_1.quantize(x, dst, n)
+        case .q8_0, .q8_K:
+            if let q = quantizer(for: type) { q(x, dst, Int32(n)) } else { quantizeActivationsReference(type, x, dst, n) }
+        default: quantizeActivationsReference(type, x, dst, n)
+        }
+    }
+
+    /// The C activation quantizer for `type` on this CPU (llk_quantize_select), or nil.
+    public static func quantizer(for type: GGMLType) -> llk_quantize_fn? {
+        let id = Int(type.id)
+        return id < quantizers.count ? quantizers[id] : nil
+    }
+
+    private static let quantizers: [llk_quantize_fn?] = (0..<64).map { llk_quantize_select(UInt32($0), CPUFeatures.current.rawValue) }
+
+    /// `quantizeActivations` in Swift only: the scalar twin of the C quantizers.
+    public static func quantizeActivationsReference(_ type: GGMLType, _ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
+        switch type {
+        case .q8_0: ActivationQuant.quantizeQ8_0(x, dst, n)
+        case .q8_1: ActivationQuant.quantizeQ8_1(x, dst, n)
         case .q8_K: KQuants.quantizeQ8_K(x, dst, n)
         case .f16: convertFloatToHalf(x, dst.assumingMemoryBound(to: UInt16.self), n)
         case .bf16:
             for i in 0..<n { dst.storeBytes(of: floatToBF16(x[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
         case .f32: dst.copyMemory(from: x, byteCount: 4 * n)
-        default: quantizeActivations(activationType(for: type), x, dst, n)
+        default: quantizeActivationsReference(activationType(for: type), x, dst, n)
         }
     }
 

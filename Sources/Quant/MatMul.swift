@@ -2,11 +2,13 @@
 //   matvec: y (rows) = W (rows × cols) · x (cols)                      — decode, one token
 //   matmul: Y (batch × rows) = X (batch × cols) · Wᵀ                   — a prompt batch
 // W is row-major in its block type (ggml's layout: row r is `type.byteCount(cols)` bytes at r × stride).
-// Activations are quantized once to the weight type's partner (Q8_0 / Q8_1 / Q8_K / F16 …), then each
-// output is one dot kernel call (Dot) of a weight row with an activation row; rows are split across the
-// shared ThreadPool. With a batch, types with a tile kernel (CKernels gemm.c: Q4_0, Q8_0, Q4_K, Q6_K on
-// AVX-512 VNNI; BF16 on AVX-512 BF16; F16 on AVX-512 or AVX2+F16C) compute up to 4 rows × 4 activation rows
-// per call instead, equal to the dot kernels up to float summation order (GemmTests).
+// Activations are quantized once to the weight type's partner (Q8_0 / Q8_1 / Q8_K / F16 …; a batch's rows
+// split across the pool), then each output is one dot kernel call (Dot) of a weight row with an activation
+// row; rows are split across the shared ThreadPool. With a batch, types with a tile kernel (CKernels gemm.c:
+// Q4_0, Q8_0, Q4_K, Q6_K on AVX-512 VNNI; BF16 on AVX-512 BF16; F16 on AVX-512 or AVX2+F16C) compute up to
+// 4 rows × 4 activation rows per call instead; those four with a batch of 8 or more use the panel kernels
+// (16 weight rows decoded once into a stack scratch per call, against the whole batch; 16-row groups split
+// across the pool). All equal the dot kernels up to float summation order (GemmTests).
 // Float weights without a tile kernel (F32; F16/BF16 on CPUs without one) with a batch of 32 or more go to BLAS.
 import CKernels
 import Formats
@@ -52,18 +54,56 @@ public enum MatMul {
         let act = Dot.activationType(for: type)
         let stride = type.byteCount(elements: cols)!
         let aStride = act.byteCount(elements: cols)!
-        // The activations, quantized once per row of X.
+        // The activations, quantized once per row of X (rows split across the pool for a real batch).
         let qx = UnsafeMutableRawPointer.allocate(byteCount: max(aStride * batch, 1), alignment: 64)
         defer { qx.deallocate() }
-        for b in 0..<batch { Dot.quantizeActivations(act, x + b * cols, qx + b * aStride, cols) }
+        if batch >= 8 && threads > 1 {
+            let (xv, qm) = (UncheckedBox(x), UncheckedBox(qx))
+            ThreadPool.shared.run(ranges: batch, parts: min(threads, ThreadPool.shared.size)) { range in
+                for b in range { Dot.quantizeActivations(act, xv.value + b * cols, qm.value + b * aStride, cols) }
+            }
+        } else {
+            for b in 0..<batch { Dot.quantizeActivations(act, x + b * cols, qx + b * aStride, cols) }
+        }
 
         // Row ranges across the pool; 16-row tiles stay in cache while the whole batch goes past them.
         let parts = max(1, min(threads, ThreadPool.shared.size, (rows + 15) / 16))
         let (wv, qv, yv) = (UncheckedBox(w), UncheckedBox(UnsafeRawPointer(qx)), UncheckedBox(y))
-        let kernel = Dot.kernel(for: type)
+        // Summation orders follow llama.cpp on the same CPU, so that a model gives llama.cpp's tokens (Infer):
+        // Q4_0 matrices it repacks (x86 AVX2+, rows % 8 == 0) use its repacked kernels' per-output FMA chain —
+        // the Q4_0 panel kernel computes exactly that, for any batch; else the chain tile/dot kernels (ops.c).
+        // Q8_0 keeps the 4×4 tile (llamafile's tinyBLAS order for batches) instead of the faster panel.
+        let chain = type == .q4_0 && llk_q4_0_uses_chain_order(Int32(rows)) != 0
+        let kernel: Dot.Kernel? = chain ? llk_dot_q4_0_q8_0_chain : Dot.kernel(for: type)
+        let panelFrom = chain ? 2 : MatMul.panelMinBatch
+        if chain && batch == 1 && MatMul.q4_0ChainGemv {
+            // Decode: 16 rows per call, side by side in one accumulator (the chain order, at matvec speed).
+            let groups = (rows + 15) / 16
+            ThreadPool.shared.run(ranges: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
+                for g in range {
+                    let r = g * 16
+                    llk_gemv_q4_0_chain(Int32(cols), wv.value + r * stride, stride, Int32(min(16, rows - r)), qv.value,
+                                        yv.value + r)
+                }
+            }
+            return
+        }
+        // A batch of 8 or more with a panel kernel: 16 weight rows decoded once per call against the whole batch,
+        // the 16-row groups split across the pool.
+        if batch >= panelFrom, type != .q8_0, let panel = MatMul.panelKernel(for: type) {
+            let groupRows = Int(LLK_PANEL_MAX_ROWS), groups = (rows + groupRows - 1) / groupRows
+            ThreadPool.shared.run(ranges: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
+                for g in range {
+                    let r = g * groupRows, nr = min(groupRows, rows - r)
+                    panel(Int32(cols), wv.value + r * stride, stride, Int32(nr), qv.value, aStride, Int32(batch),
+                          yv.value + r, rows)
+                }
+            }
+            return
+        }
         // A prompt batch with a tile kernel: blocks of up to 4 rows × 4 activation rows per call (smaller at
         // the ragged edges), each 16-row tile still meeting the whole batch while it is in cache.
-        if batch >= 2, let gemm = MatMul.gemmKernel(for: type) {
+        if batch >= 2, let gemm = chain ? llk_gemm_q4_0_chain : MatMul.gemmKernel(for: type) {
             let tileRows = Int(LLK_GEMM_MAX_ROWS), tileBatch = Int(LLK_GEMM_MAX_BATCH)
             ThreadPool.shared.run(ranges: rows, parts: parts) { range in
                 var r0 = range.lowerBound
@@ -113,6 +153,20 @@ public enum MatMul {
 
     /// Tile kernels by ggml type id, selected once from this machine's features (llk_gemm_select).
     private static let gemmKernels: [llk_gemm_fn?] = (0..<64).map { llk_gemm_select(UInt32($0), CPUFeatures.current.rawValue) }
+
+    /// The smallest batch that goes to a panel kernel (below it the weight decoding is not paid back).
+    public static let panelMinBatch = 8
+    static let q4_0ChainGemv = llk_gemv_q4_0_chain_available() != 0
+
+    /// The panel kernel (CKernels gemm.c: up to 16 weight rows × a whole batch per call) for `weightType` on
+    /// this CPU, or nil.
+    public static func panelKernel(for weightType: GGMLType) -> llk_gemm_fn? {
+        let id = Int(weightType.id)
+        return id < panelKernels.count ? panelKernels[id] : nil
+    }
+
+    /// Panel kernels by ggml type id, selected once from this machine's features (llk_panel_select).
+    private static let panelKernels: [llk_gemm_fn?] = (0..<64).map { llk_panel_select(UInt32($0), CPUFeatures.current.rawValue) }
 
     /// The same product computed from dequantized weights in Double: the reference the kernels are tested against.
     public static func reference(_ type: GGMLType, _ w: UnsafeRawPointer, rows: Int, cols: Int,

@@ -225,6 +225,48 @@ struct DotCase {
         #expect(Dot.activationType(for: .f32) == .f32)
     }
 
+    /// The C activation quantizers (Q8_0, Q8_K) write the same bytes as their Swift twins
+    /// (`Dot.quantizeActivationsReference`) on random rows of several lengths, with blocks that are all zero,
+    /// hold ±amax at several positions (the first one sets Q8_K's sign), tiny values, and exact rounding ties.
+    @Test(arguments: [GGMLType.q8_0, .q8_K])
+    func quantizerMatchesReference(_ t: GGMLType) {
+        let ks = Self.isas.compactMap { llk_quantize_kernel(t.id, $0.0) }
+        #if arch(x86_64)
+        if CPUFeatures.current.isSuperset(of: [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vnni]) {
+            #expect(!ks.isEmpty && Dot.quantizer(for: t) != nil)
+        }
+        #endif
+        var rng = TestRng(s: 0x5EED &+ UInt64(t.id))
+        for blocks in [1, 2, 3, 16, 17] {
+            let n = blocks * t.blockSize
+            var x = (0..<n).map { _ in rng.heavy() }
+            let bs = t.blockSize
+            if blocks > 1 { for i in 0..<bs { x[bs + i] = 0 } }  // an all-zero block
+            if blocks > 2 {
+                // ±127 first / later: scale 1 (Q8_0: 127/amax; Q8_K: −127/max), ties at k + 0.5
+                x[2 * bs] = -127; x[2 * bs + 5] = 127
+                for i in 6..<min(bs, 30) { x[2 * bs + i] = Float(i - 18) + 0.5 }
+            }
+            if blocks > 3 {
+                for i in 0..<bs { x[3 * bs + i] = Float(i % 7 - 3) * 1e-30 }  // tiny values
+                x[3 * bs + 2] = 3e-30; x[3 * bs + 9] = -3e-30
+            }
+            let bytes = t.byteCount(elements: n)!
+            var want = [UInt8](repeating: 0xAA, count: bytes)
+            x.withUnsafeBufferPointer { src in
+                want.withUnsafeMutableBytes { Dot.quantizeActivationsReference(t, src.baseAddress!, $0.baseAddress!, n) }
+            }
+            for k in ks {
+                var got = [UInt8](repeating: 0x55, count: bytes)
+                x.withUnsafeBufferPointer { src in got.withUnsafeMutableBytes { k(src.baseAddress!, $0.baseAddress!, Int32(n)) } }
+                #expect(got == want, "\(t) n=\(n): first difference at byte \(got.indices.first { got[$0] != want[$0] } ?? -1)")
+            }
+            var viaDot = [UInt8](repeating: 0x55, count: bytes)
+            x.withUnsafeBufferPointer { src in viaDot.withUnsafeMutableBytes { Dot.quantizeActivations(t, src.baseAddress!, $0.baseAddress!, n) } }
+            #expect(viaDot == want)
+        }
+    }
+
     /// Q8_1 as quantize_row_q8_1_ref: Q8_0's quants and scale, plus s = f16(Σq × d).
     @Test func q8_1Block() {
         var rng = TestRng(s: 42)

@@ -1,6 +1,7 @@
-// Tile (GEMM) kernels: every output of a w_rows × a_rows tile against the per-pair reference dot
-// (Dot.reference) on odd shapes with all-zero and extreme blocks (DotCase's block kinds), for every ISA
-// variant this CPU can run, and MatMul's batched path against the per-pair one.
+// Tile (GEMM) and panel kernels: every output of a w_rows × a_rows tile (panel: up to 16 rows × a whole
+// batch) against the per-pair reference dot (Dot.reference) on odd shapes with all-zero and extreme blocks
+// (DotCase's block kinds), for every ISA variant this CPU can run, and MatMul's batched path against the
+// per-pair one.
 import CKernels
 import Testing
 import Formats
@@ -107,6 +108,78 @@ import Formats
         }
     }
 
+    /// Calls the panel kernel `k` on groups of at most 16 weight rows, each against all `aRows` activation rows.
+    static func paneled(_ k: llk_gemm_fn, _ r: Rows, wRows: Int, aRows: Int) -> [Float] {
+        var out = [Float](repeating: .nan, count: wRows * aRows)
+        r.w.withUnsafeBytes { wb in r.a.withUnsafeBytes { ab in out.withUnsafeMutableBufferPointer { o in
+            var i = 0
+            while i < wRows {
+                let ni = min(Int(LLK_PANEL_MAX_ROWS), wRows - i)
+                k(Int32(r.n), wb.baseAddress! + i * r.wStride, r.wStride, Int32(ni), ab.baseAddress!, r.aStride,
+                  Int32(aRows), o.baseAddress! + i, wRows)
+                i += ni
+            }
+        } } }
+        return out
+    }
+
+    /// Panel kernels against the reference dot: row counts around the 16-row group, batches around the 8-row
+    /// register tile, and column counts around the 1024-weight slab (K-quants: 1, 3, 4, 5, 9 super-blocks;
+    /// Q4_0/Q8_0: 1, 3, 8, 32, 33, 67 blocks, odd counts also exercising the two-block transpose's padding).
+    @Test(arguments: [GGMLType.q4_K, .q6_K, .q4_0, .q8_0])
+    func panelMatchesReference(_ t: GGMLType) throws {
+        var kernels: [(llk_gemm_fn, String)] = []
+        for (isa, name) in Self.isas { if let k = llk_panel_kernel(t.id, isa) { kernels.append((k, name)) } }
+        guard !kernels.isEmpty else { return }
+        let blockCounts = t.blockSize == 256 ? [1, 3, 4, 5, 9] : [1, 3, 8, 32, 33, 67]
+        for blocks in blockCounts {
+            for (si, wRows) in [1, 2, 3, 5, 7, 16, 17, 33].enumerated() {
+                let batches = blocks * t.blockSize <= 1024 ? [1, 2, 3, 5, 7, 8, 9, 17, 33] : [1, 8, 13]
+                for aRows in batches {
+                    let r = try Rows(t, blocks: blocks, wRows: wRows, aRows: aRows,
+                                     seed: UInt64(t.id) &* 1013 &+ UInt64(blocks * 4096 + si * 64 + aRows))
+                    for (k, name) in kernels {
+                        let got = Self.paneled(k, r, wRows: wRows, aRows: aRows)
+                        for j in 0..<aRows {
+                            for i in 0..<wRows {
+                                let want = r.reference(i, j), g = got[j * wRows + i]
+                                let tol = Self.tileTolerance * r.magnitude(i, j) + 1e-30
+                                #expect(abs(Double(g) - Double(want)) <= tol,
+                                        "\(t) panel \(name) n=\(r.n) \(wRows)×\(aRows): out[\(j),\(i)] = \(g), reference \(want)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A panel kernel writes exactly its w_rows × a_rows outputs at out_stride and nothing else.
+    @Test(arguments: [GGMLType.q4_K, .q6_K, .q4_0, .q8_0])
+    func panelWritesOnlyItsOutputs(_ t: GGMLType) throws {
+        let ks = Self.isas.compactMap { llk_panel_kernel(t.id, $0.0) }
+        let r = try Rows(t, blocks: t.blockSize == 256 ? 5 : 37, wRows: 16, aRows: 11, seed: 11)
+        for k in ks {
+            for wr in [1, 2, 9, 15, 16] {
+                for ar in [1, 7, 8, 11] {
+                    let os = 19
+                    var out = [Float](repeating: 12345, count: os * 12)
+                    r.w.withUnsafeBytes { wb in r.a.withUnsafeBytes { ab in
+                        k(Int32(r.n), wb.baseAddress!, r.wStride, Int32(wr), ab.baseAddress!, r.aStride, Int32(ar), &out, os)
+                    } }
+                    for idx in 0..<out.count {
+                        let (j, i) = (idx / os, idx % os)
+                        if j < ar && i < wr {
+                            #expect(abs(Double(out[idx]) - Double(r.reference(i, j))) <= Self.tileTolerance * r.magnitude(i, j) + 1e-30)
+                        } else {
+                            #expect(out[idx] == 12345, "\(t) panel \(wr)×\(ar) wrote out[\(j),\(i)]")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A tile kernel writes exactly its w_rows × a_rows outputs at out_stride and nothing else.
     @Test func writesOnlyItsTile() throws {
         for t in [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .bf16, .f16] {
@@ -137,7 +210,8 @@ import Formats
     @Test(arguments: [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .q5_0, .bf16, .f16])
     func matmulBatchMatchesPerPair(_ t: GGMLType) throws {
         // batch 37: float types switch from the per-pair path to BLAS (no tile kernel) or the tile path at 32
-        for (rows, cols, batch) in [(33, 256, 9), (17, 512, 2), (40, 1024, 5), (7, 256, 17), (9, 512, 37)] {
+        // batches ≥ MatMul.panelMinBatch take the panel path for Q4_0/Q8_0/Q4_K/Q6_K (row groups of 16, ragged)
+        for (rows, cols, batch) in [(33, 256, 9), (17, 512, 2), (40, 1024, 5), (7, 256, 17), (9, 512, 37), (35, 1280, 8)] {
             // without a tile kernel float batches ≥ 32 use BLAS on unrounded activations: not this comparison
             if t.blockSize == 1 && batch >= 32 && MatMul.gemmKernel(for: t) == nil { continue }
             var s: UInt64 = 0xABCD &+ UInt64(rows * cols * batch)
@@ -181,6 +255,11 @@ import Formats
         #if arch(x86_64)
         if CPUFeatures.current.isSuperset(of: [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vnni]) {
             for t in [GGMLType.q4_0, .q8_0, .q4_K, .q6_K] { #expect(MatMul.gemmKernel(for: t) != nil, "\(t)") }
+        }
+        #expect(llk_panel_select(GGMLType.q4_K.id, 0) == nil)
+        #expect(MatMul.panelKernel(for: .q5_0) == nil && MatMul.panelKernel(for: .f16) == nil)
+        if CPUFeatures.current.isSuperset(of: [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vnni]) {
+            for t in [GGMLType.q4_0, .q8_0, .q4_K, .q6_K] { #expect(MatMul.panelKernel(for: t) != nil, "\(t)") }
         }
         #expect(llk_gemm_select(GGMLType.bf16.id, CPUFeatures.current.subtracting(.avx512bf16).rawValue) == nil)
         if CPUFeatures.current.isSuperset(of: [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512bf16]) {

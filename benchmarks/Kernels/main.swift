@@ -2,12 +2,23 @@
 // weight bytes and GFLOP/s, next to this machine's memory bandwidth measured in the same run
 // (a STREAM-style copy). Prints one JSON object per line (for benchmarks/kernels.py to compare with
 // llama.cpp's ggml on the same shapes) after a readable table.
-//   usage: swift run -c release kernels-bench [--threads N] [--types q4_0,q8_0,...] [--quick] [--json]
+//   usage: swift run -c release kernels-bench [--threads N] [--types q4_0,q8_0,...] [--shapes 4096x4096,...]
+//                                             [--quick] [--json] [--cpu-time]
 import Foundation
 import Formats
 import Quant
 
-func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+/// Wall-clock seconds, or with --cpu-time this thread's CPU seconds (for --threads 1 on a busy machine: time
+/// spent preempted is not counted).
+nonisolated(unsafe) var cpuTime = false
+func now() -> Double {
+    if cpuTime {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+    return Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+}
 
 /// Best-of-N seconds for `body`.
 func best(_ reps: Int, _ body: () -> Void) -> Double {
@@ -22,6 +33,7 @@ var threads = ProcessInfo.processInfo.activeProcessorCount
 var typeNames = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "f16", "bf16", "f32"]
 var quick = false
 var json = false
+var shapeList: [(rows: Int, cols: Int)]? = nil
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
@@ -29,6 +41,12 @@ while let a = args.next() {
     case "--types": typeNames = (args.next() ?? "").split(separator: ",").map(String.init)
     case "--quick": quick = true
     case "--json": json = true
+    case "--cpu-time": cpuTime = true
+    case "--shapes":
+        shapeList = (args.next() ?? "").split(separator: ",").compactMap { s in
+            let p = s.split(separator: "x").compactMap { Int($0) }
+            return p.count == 2 ? (p[0], p[1]) : nil
+        }
     default: FileHandle.standardError.write(Data("unknown option \(a)\n".utf8)); exit(2)
     }
 }
@@ -71,7 +89,7 @@ struct UncheckedSendable: @unchecked Sendable { let p: UnsafeMutableRawPointer; 
 
 // Shapes: Llama-3-8B's 4096 × 4096 (attn_q) and 14336 × 4096 (ffn_up: 14336 rows of 4096), plus a
 // cache-resident 1024 × 1024.
-let shapes: [(rows: Int, cols: Int)] = quick ? [(1024, 1024), (4096, 4096)] : [(1024, 1024), (4096, 4096), (14336, 4096)]
+let shapes: [(rows: Int, cols: Int)] = shapeList ?? (quick ? [(1024, 1024), (4096, 4096)] : [(1024, 1024), (4096, 4096), (14336, 4096)])
 print("\ntype   rows × cols     weights     matvec µs   GB/s  %read  GFLOP/s | matmul(512) ms  GFLOP/s")
 for name in typeNames {
     guard let type = GGMLType(name: name), Quant.Quantize.supports(type) else { print("skip \(name)"); continue }

@@ -30,7 +30,7 @@ uint32_t llk_cpu_features(void);
 //
 // Naming: llk_dot_<weight>_<activation>_<isa>. ISAs and the weight types they cover:
 //   avx2       AVX2 + FMA + F16C          every type above (Q4_0..Q8_0, Q2_K..Q6_K, F16, BF16, F32)
-//   avx512     AVX-512 F/BW/VL + VNNI     Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q6_K (the others gained under 3% on Zen 4)
+//   avx512     AVX-512 F/BW/VL + VNNI     Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q6_K (the others gained under 3% on Zen 4)
 //   avx512bf16 AVX-512 F/BW/VL + BF16     BF16 (VDPBF16PS; denormal inputs read as zero)
 //   neon       NEON, SDOT where compiled with +dotprod (__ARM_FEATURE_DOTPROD; Apple silicon)
 //              Q4_0 Q8_0 Q4_K Q6_K F16
@@ -76,6 +76,7 @@ float llk_dot_q4_1_q8_1_avx512(int n, const void *x, const void *y);
 float llk_dot_q5_0_q8_0_avx512(int n, const void *x, const void *y);
 float llk_dot_q5_1_q8_1_avx512(int n, const void *x, const void *y);
 float llk_dot_q8_0_q8_0_avx512(int n, const void *x, const void *y);
+float llk_dot_q4_K_q8_K_avx512(int n, const void *x, const void *y);
 float llk_dot_q6_K_q8_K_avx512(int n, const void *x, const void *y);
 
 float llk_dot_bf16_bf16_avx512bf16(int n, const void *x, const void *y);
@@ -89,7 +90,25 @@ float llk_dot_q6_K_q8_K_neon(int n, const void *x, const void *y);
 float llk_dot_f16_f16_neon(int n, const void *x, const void *y);
 #endif
 
+// MARK: activation quantizers (dot.c)
+// A row of `n` floats (whole blocks) → Q8_0 (ggml type 8) or Q8_K (type 15) activation blocks, byte-identical to
+// the Swift twins (ActivationQuant.quantizeQ8_0's x86 rounding, KQuants.quantizeQ8_K) for finite input.
+//   avx512     AVX-512 F/BW/VL (selected with the AVX512 ISA's features)
+typedef void (*llk_quantize_fn)(const float *x, void *y, int n);
+
+/// The quantizer for activation type id `type` written for `isa`, or NULL. Does not check the CPU.
+llk_quantize_fn llk_quantize_kernel(uint32_t type, int isa);
+
+/// The quantizer for activation type id `type` on a CPU with `features`, or NULL (use the Swift one).
+llk_quantize_fn llk_quantize_select(uint32_t type, uint32_t features);
+
+#if defined(__x86_64__)
+void llk_quantize_q8_0_avx512(const float *x, void *y, int n);
+void llk_quantize_q8_K_avx512(const float *x, void *y, int n);
+#endif
+
 #include "llk_pause.h"
+#include "llk_ops.h"
 
 // MARK: tile (GEMM) kernels (gemm.c)
 // A block of outputs at once for a prompt batch: `w_rows` (1...4) weight rows starting at `w`, `w_stride`
@@ -139,6 +158,33 @@ void llk_gemm_f16_f16_avx512(int n, const void *w, size_t w_stride, int w_rows, 
                              int a_rows, float *out, size_t out_stride);
 void llk_gemm_f16_f16_avx2(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
                            int a_rows, float *out, size_t out_stride);
+#endif
+
+// Panel kernels (gemm.c): the tile-kernel signature with up to LLK_PANEL_MAX_ROWS (16) weight rows and any
+// number of activation rows per call (a whole prompt batch). Each call decodes its weight rows a slab of
+// super-blocks at a time into a small stack scratch (never a second copy of the matrix) and reuses every
+// decoded slab for all the activation rows; the decoding costs about as much as 4–8 activation rows, so
+// MatMul uses these for batches of 8 or more and the tile kernels below that. Same contract otherwise:
+//   out[j * out_stride + i] = dot(weight row i, activation row j)    (i < w_rows, j < a_rows)
+// equal to the per-pair dot kernel / `Dot.reference` up to float summation order.
+//   avx512     AVX-512 F/BW/VL + VNNI     Q4_0 Q8_0 (Q8_0 activations), Q4_K Q6_K (Q8_K activations)
+enum { LLK_PANEL_MAX_ROWS = 16 };
+
+/// The panel kernel for ggml weight type id `type` written for `isa`, or NULL. Does not check the CPU.
+llk_gemm_fn llk_panel_kernel(uint32_t type, int isa);
+
+/// The panel kernel for ggml weight type id `type` on a CPU with `features`, or NULL.
+llk_gemm_fn llk_panel_select(uint32_t type, uint32_t features);
+
+#if defined(__x86_64__)
+void llk_panel_q4_0_q8_0_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                                int a_rows, float *out, size_t out_stride);
+void llk_panel_q8_0_q8_0_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                                int a_rows, float *out, size_t out_stride);
+void llk_panel_q4_K_q8_K_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                                int a_rows, float *out, size_t out_stride);
+void llk_panel_q6_K_q8_K_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                                int a_rows, float *out, size_t out_stride);
 #endif
 
 #endif

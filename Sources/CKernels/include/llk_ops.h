@@ -1,0 +1,30 @@
+// Forward-pass kernels with llama.cpp's exact CPU arithmetic (ops.c).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+/// 0 scalar, 1 AVX2+FMA+F16C, 2 AVX-512F/DQ: the path the ops below take on this CPU.
+int llk_ops_isa(void);
+/// RoPE NORM mode on `heads` vectors of `head_dim`, first `n_dims` rotated by cache = [cos0, sin0, cos1, sin1 …].
+void llk_rope_norm(float *x, int heads, int head_dim, int n_dims, const float *cache);
+/// y[i] = silu(x[i]) · g[i] (ggml_vec_swiglu_f32).
+void llk_swiglu(int n, float *y, const float *x, const float *g);
+/// y[i] = exp(x[i] − max); returns Σ y in double (ggml_vec_soft_max_f32).
+double llk_soft_max(int n, float *y, const float *x, float max);
+/// F16 dot as ggml_vec_dot_f16 (decode).
+float llk_dot_f16_vec(int n, const uint16_t *x, const uint16_t *y);
+/// F16 dot as llamafile's tinyBLAS (prompt batches); k a multiple of llk_dot_f16_blas_width().
+float llk_dot_f16_blas(int k, const uint16_t *a, const uint16_t *b);
+int llk_dot_f16_blas_width(void);
+/// Q4_0 × Q8_0 dot in the order of llama.cpp's repacked 8×8 kernels (a scalar FMA chain over blocks), and its
+/// portable twin; llk_q4_0_uses_chain_order says whether llama.cpp repacks a matrix of `rows` rows on this CPU.
+float llk_dot_q4_0_q8_0_chain(int n, const void *x, const void *y);
+float llk_dot_q4_0_q8_0_chain_ref(int n, const void *x, const void *y);
+int llk_q4_0_uses_chain_order(int rows);
+/// Up to 4 Q4_0 weight rows × 4 Q8_0 activation rows in that chain order (llk_gemm_fn convention).
+void llk_gemm_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                         int a_rows, float *out, size_t out_stride);
+/// Up to 16 Q4_0 rows × one activation row in that chain order (out[i] for row i); the AVX-512 VNNI path exists
+/// where llk_gemv_q4_0_chain_available() (else it loops over the chain dot).
+void llk_gemv_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out);
+int llk_gemv_q4_0_chain_available(void);

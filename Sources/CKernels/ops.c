@@ -1,0 +1,509 @@
+// Elementwise and attention kernels of the forward pass, computed with the exact arithmetic llama.cpp's CPU
+// backend uses on the same machine (a native build picks its AVX-512 or AVX2 path; so do we, at run time):
+//   llk_rope_norm   ggml rope, NORM mode: x0·c − x1·s and x0·s + x1·c, each with one fused multiply-add
+//                   (GCC contracts ggml's C++ expressions: fma(x0, c, −(x1·s)), fma(x0, s, x1·c))
+//   llk_swiglu      ggml_vec_swiglu_f32: silu(x)·g with ggml_v_expf, 16 / 8 lanes, scalar tail with expf
+//   llk_soft_max    ggml_vec_soft_max_f32: y = exp(x − max), returns the sum in double, 16 / 8 lanes at a time
+//   llk_dot_f16_vec ggml_vec_dot_f16 (one activation row: decode): 4 accumulators of 16 / 8 lanes over 64 / 32
+//                   elements, the llama.cpp reduction tree, leftovers in double
+//   llk_dot_f16_blas  llamafile tinyBLAS F16 (batches of ≥ 2 rows: prompts): one accumulator of 16 / 8 lanes,
+//                   then its horizontal sum
+// One ulp of difference in any of these flips an 8-bit activation rounding somewhere downstream, and the flips
+// compound over the layers (see Infer/Attention.swift), so "close" is not enough here. Scalar fallbacks follow
+// ggml's generic C.
+#include "llk_ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define LLK_X86 1
+#endif
+
+static inline float h2f(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    const uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    uint32_t bits;
+    if (exp == 0) {
+        if (man == 0) { bits = sign; }
+        else { float f = (float)man * 0x1p-24f; memcpy(&bits, &f, 4); bits |= sign; }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000 | (man << 13);
+    } else {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    float f; memcpy(&f, &bits, 4);
+    return f;
+}
+
+// MARK: - ISA selection
+
+enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+
+static int isa_level(void) {
+    static int level = -1;
+    if (level < 0) {
+        int l = ISA_SCALAR;
+#if LLK_X86
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) l = ISA_AVX2;
+        if (l == ISA_AVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) l = ISA_AVX512;
+#endif
+        level = l;
+    }
+    return level;
+}
+
+int llk_ops_isa(void) { return isa_level(); }
+
+// MARK: - rope
+
+#if LLK_X86
+__attribute__((target("fma")))
+static void rope_fma(float *x, int heads, int head_dim, int n_dims, const float *cache) {
+    for (int h = 0; h < heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = 0; i < n_dims; i += 2) {
+            const float c = cache[i], s = cache[i + 1];
+            const float x0 = v[i], x1 = v[i + 1];
+            v[i] = fmaf(x0, c, -(x1 * s));
+            v[i + 1] = fmaf(x0, s, x1 * c);
+        }
+    }
+}
+#endif
+
+static void rope_generic(float *x, int heads, int head_dim, int n_dims, const float *cache) {
+    for (int h = 0; h < heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = 0; i < n_dims; i += 2) {
+            const float c = cache[i], s = cache[i + 1];
+            const float x0 = v[i], x1 = v[i + 1];
+            v[i] = fmaf(x0, c, -(x1 * s));
+            v[i + 1] = fmaf(x0, s, x1 * c);
+        }
+    }
+}
+
+void llk_rope_norm(float *x, int heads, int head_dim, int n_dims, const float *cache) {
+#if LLK_X86
+    if (isa_level() >= ISA_AVX2) { rope_fma(x, heads, head_dim, n_dims, cache); return; }
+#endif
+    rope_generic(x, heads, head_dim, n_dims, cache);
+}
+
+// MARK: - exp (ggml_v_expf), silu, softmax
+
+#if LLK_X86
+__attribute__((target("avx512f,avx512dq")))
+static inline __m512 v_expf_512(__m512 x) {
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __mmask16 d = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0F)));
+    const __m512 res = _mm512_scalef_ps(j, n);
+    if (_mm512_kortestz(d, d)) return res;
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, zero, _CMP_LE_OQ), _mm512_set1_ps(INFINITY), zero);
+    return _mm512_mask_blend_ps(d, res, alt);
+}
+
+__attribute__((target("avx2,fma")))
+static inline __m256 v_expf_256(__m256 x) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1))));
+    const __m256i c = _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n),
+                                                        _mm256_set1_ps(126), _CMP_GT_OQ));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    if (!_mm256_movemask_ps(_mm256_castsi256_ps(c))) return _mm256_fmadd_ps(j, k, k);
+    const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                       _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    const __m256i d = _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n),
+                                                        _mm256_set1_ps(192), _CMP_GT_OQ));
+    return _mm256_or_ps(
+        _mm256_and_ps(_mm256_castsi256_ps(d), _mm256_mul_ps(s1, s1)),
+        _mm256_andnot_ps(_mm256_castsi256_ps(d),
+                         _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(c), _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1)),
+                                      _mm256_andnot_ps(_mm256_castsi256_ps(c), _mm256_fmadd_ps(k, j, k)))));
+}
+
+__attribute__((target("avx512f,avx512dq")))
+static int swiglu_512(int n, float *y, const float *x, const float *g) {
+    int i = 0;
+    const __m512 one = _mm512_set1_ps(1), zero = _mm512_setzero_ps();
+    for (; i + 15 < n; i += 16) {
+        const __m512 xv = _mm512_loadu_ps(x + i);
+        const __m512 silu = _mm512_div_ps(xv, _mm512_add_ps(one, v_expf_512(_mm512_sub_ps(zero, xv))));
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(silu, _mm512_loadu_ps(g + i)));
+    }
+    return i;
+}
+
+__attribute__((target("avx2,fma")))
+static int swiglu_256(int n, float *y, const float *x, const float *g) {
+    int i = 0;
+    const __m256 one = _mm256_set1_ps(1), zero = _mm256_setzero_ps();
+    for (; i + 7 < n; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        const __m256 silu = _mm256_div_ps(xv, _mm256_add_ps(one, v_expf_256(_mm256_sub_ps(zero, xv))));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(silu, _mm256_loadu_ps(g + i)));
+    }
+    return i;
+}
+
+__attribute__((target("avx512f,avx512dq")))
+static double soft_max_512(int n, float *y, const float *x, float max, int *done) {
+    int i = 0;
+    double sum = 0;
+    for (; i + 15 < n; i += 16) {
+        const __m512 val = v_expf_512(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(max)));
+        _mm512_storeu_ps(y + i, val);
+        sum += (double)_mm512_reduce_add_ps(val);
+    }
+    *done = i;
+    return sum;
+}
+
+__attribute__((target("avx2,fma")))
+static double soft_max_256(int n, float *y, const float *x, float max, int *done) {
+    int i = 0;
+    double sum = 0;
+    for (; i + 7 < n; i += 8) {
+        const __m256 val = v_expf_256(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(max)));
+        _mm256_storeu_ps(y + i, val);
+        __m128 v2 = _mm_add_ps(_mm256_extractf128_ps(val, 1), _mm256_castps256_ps128(val));
+        v2 = _mm_add_ps(v2, _mm_movehl_ps(v2, v2));
+        v2 = _mm_add_ss(v2, _mm_movehdup_ps(v2));
+        sum += (double)_mm_cvtss_f32(v2);
+    }
+    *done = i;
+    return sum;
+}
+#endif
+
+void llk_swiglu(int n, float *y, const float *x, const float *g) {
+    int i = 0;
+#if LLK_X86
+    if (isa_level() == ISA_AVX512) i = swiglu_512(n, y, x, g);
+    else if (isa_level() == ISA_AVX2) i = swiglu_256(n, y, x, g);
+#endif
+    for (; i < n; ++i) y[i] = x[i] / (1.0f + expf(-x[i])) * g[i];
+}
+
+double llk_soft_max(int n, float *y, const float *x, float max) {
+    int i = 0;
+    double sum = 0;
+#if LLK_X86
+    if (isa_level() == ISA_AVX512) sum = soft_max_512(n, y, x, max, &i);
+    else if (isa_level() == ISA_AVX2) sum = soft_max_256(n, y, x, max, &i);
+#endif
+    for (; i < n; ++i) {
+        const float val = expf(x[i] - max);
+        sum += (double)val;
+        y[i] = val;
+    }
+    return sum;
+}
+
+// MARK: - F16 dots
+
+#if LLK_X86
+__attribute__((target("avx512f")))
+static float dot_f16_vec_512(int n, const uint16_t *x, const uint16_t *y) {
+    const int np = n & ~63;
+    __m512 sum[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int i = 0; i < np; i += 64) {
+        for (int j = 0; j < 4; j++) {
+            const __m512 ax = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 16 * j)));
+            const __m512 ay = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + 16 * j)));
+            sum[j] = _mm512_fmadd_ps(ax, ay, sum[j]);
+        }
+    }
+    sum[0] = _mm512_add_ps(sum[0], sum[2]);
+    sum[1] = _mm512_add_ps(sum[1], sum[3]);
+    sum[0] = _mm512_add_ps(sum[0], sum[1]);
+    double sumf = (double)_mm512_reduce_add_ps(sum[0]);
+    for (int i = np; i < n; ++i) sumf += (double)(h2f(x[i]) * h2f(y[i]));
+    return (float)sumf;
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static float dot_f16_vec_256(int n, const uint16_t *x, const uint16_t *y) {
+    const int np = n & ~31;
+    __m256 sum[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int i = 0; i < np; i += 32) {
+        for (int j = 0; j < 4; j++) {
+            const __m256 ax = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8 * j)));
+            const __m256 ay = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8 * j)));
+            sum[j] = _mm256_fmadd_ps(ax, ay, sum[j]);
+        }
+    }
+    sum[0] = _mm256_add_ps(sum[0], sum[2]);
+    sum[1] = _mm256_add_ps(sum[1], sum[3]);
+    sum[0] = _mm256_add_ps(sum[0], sum[1]);
+    const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(sum[0]), _mm256_extractf128_ps(sum[0], 1));
+    const __m128 t1 = _mm_hadd_ps(t0, t0);
+    double sumf = (double)_mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+    for (int i = np; i < n; ++i) sumf += (double)(h2f(x[i]) * h2f(y[i]));
+    return (float)sumf;
+}
+
+__attribute__((target("avx512f")))
+static float dot_f16_blas_512(int k, const uint16_t *a, const uint16_t *b) {
+    __m512 c = _mm512_setzero_ps();
+    for (int l = 0; l < k; l += 16) {
+        c = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + l))),
+                            _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b + l))), c);
+    }
+    return _mm512_reduce_add_ps(c);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static float dot_f16_blas_256(int k, const uint16_t *a, const uint16_t *b) {
+    __m256 c = _mm256_setzero_ps();
+    for (int l = 0; l < k; l += 8) {
+        c = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + l))),
+                            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + l))), c);
+    }
+    __m128 x = _mm_add_ps(_mm256_extractf128_ps(c, 1), _mm256_castps256_ps128(c));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+#endif
+
+float llk_dot_f16_vec(int n, const uint16_t *x, const uint16_t *y) {
+#if LLK_X86
+    if (isa_level() == ISA_AVX512) return dot_f16_vec_512(n, x, y);
+    if (isa_level() == ISA_AVX2) return dot_f16_vec_256(n, x, y);
+#endif
+    double sumf = 0;
+    for (int i = 0; i < n; ++i) sumf += (double)(h2f(x[i]) * h2f(y[i]));
+    return (float)sumf;
+}
+
+int llk_dot_f16_blas_width(void) {
+    return isa_level() == ISA_AVX512 ? 16 : isa_level() == ISA_AVX2 ? 8 : 1;
+}
+
+float llk_dot_f16_blas(int k, const uint16_t *a, const uint16_t *b) {
+#if LLK_X86
+    if (isa_level() == ISA_AVX512) return dot_f16_blas_512(k, a, b);
+    if (isa_level() == ISA_AVX2) return dot_f16_blas_256(k, a, b);
+#endif
+    return llk_dot_f16_vec(k, a, b);
+}
+
+// MARK: - Q4_0 in the order of llama.cpp's repacked kernels
+// On AVX2 / AVX-512 CPUs llama.cpp repacks Q4_0 matrices whose row count is a multiple of 8 and multiplies them
+// with its 8×8 gemv/gemm kernels (repack.cpp), for decode and prompts alike. Per output they compute, block by
+// block, acc = fma((float)Σ_block q·a, d_w·d_a, acc) — one scalar chain, no horizontal float sum — which rounds
+// differently from the vec_dot order (8 float lanes, then a horizontal sum). This kernel reproduces that chain
+// on the ordinary (not repacked) layout: the integer block sums are exact, only the float chain matters.
+
+static int32_t q4_0_block_isum_generic(const uint8_t *bx, const uint8_t *by) {
+    int32_t s = 0;
+    for (int j = 0; j < 16; j++) {
+        const int v0 = (bx[2 + j] & 0x0f) - 8, v1 = (bx[2 + j] >> 4) - 8;
+        s += v0 * (int8_t)by[2 + j] + v1 * (int8_t)by[2 + j + 16];
+    }
+    return s;
+}
+
+#if LLK_X86
+__attribute__((target("avx2,fma")))
+static float dot_q4_0_chain_avx2(int n, const void *vx, const void *vy) {
+    const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    const __m256i off = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+    float acc = 0;
+    for (int b = 0; b < n / 32; b++) {
+        const uint8_t *bx = x + b * 18, *by = y + b * 34;
+        const __m128i raw = _mm_loadu_si128((const __m128i *)(bx + 2));
+        const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), _mm_and_si128(raw, m4));
+        const __m256i a = _mm256_loadu_si256((const __m256i *)(by + 2));
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, a), _mm256_maddubs_epi16(off, a));
+        const __m256i s32 = _mm256_madd_epi16(p, ones);
+        __m128i r = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+        r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+        r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
+        const int32_t isum = _mm_cvtsi128_si32(r);
+        acc = fmaf((float)isum, h2f((uint16_t)(bx[0] | bx[1] << 8)) * h2f((uint16_t)(by[0] | by[1] << 8)), acc);
+    }
+    return acc;
+}
+#endif
+
+float llk_dot_q4_0_q8_0_chain_ref(int n, const void *vx, const void *vy) {
+    const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
+    float acc = 0;
+    for (int b = 0; b < n / 32; b++) {
+        const uint8_t *bx = x + b * 18, *by = y + b * 34;
+        acc = fmaf((float)q4_0_block_isum_generic(bx, by),
+                   h2f((uint16_t)(bx[0] | bx[1] << 8)) * h2f((uint16_t)(by[0] | by[1] << 8)), acc);
+    }
+    return acc;
+}
+
+float llk_dot_q4_0_q8_0_chain(int n, const void *vx, const void *vy) {
+#if LLK_X86
+    if (isa_level() >= ISA_AVX2) return dot_q4_0_chain_avx2(n, vx, vy);
+#endif
+    return llk_dot_q4_0_q8_0_chain_ref(n, vx, vy);
+}
+
+int llk_q4_0_uses_chain_order(int rows) {
+    return isa_level() >= ISA_AVX2 && rows % 8 == 0;
+}
+
+// A tile of up to 4 weight rows × 4 activation rows in the same chain order: per block, the 16 integer block
+// sums are reduced into one vector of 16 lanes (lane 4·j + i = weight row i, activation row j) and folded into
+// 16 accumulators with one vector FMA — lane-wise the very same fma((float)isum, d_w·d_a, acc) as the chain above.
+// Same calling convention as the gemm.c tile kernels (llk_gemm_fn).
+#if LLK_X86
+__attribute__((target("avx2,fma"))) static inline __m128i hsum4_epi32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+__attribute__((target("avx2,fma")))
+static void gemm_q4_0_chain_avx2(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                                 int a_rows, float *out, size_t out_stride) {
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    const __m256i off = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+    __m256 acc_lo = _mm256_setzero_ps(), acc_hi = _mm256_setzero_ps();  // lanes 0-7 (j = 0, 1), 8-15 (j = 2, 3)
+    const uint8_t *W[4], *A[4];
+    for (int i = 0; i < 4; i++) W[i] = (const uint8_t *)w + (size_t)(i < w_rows ? i : 0) * w_stride;
+    for (int j = 0; j < 4; j++) A[j] = (const uint8_t *)a + (size_t)(j < a_rows ? j : 0) * a_stride;
+    for (int b = 0; b < n / 32; b++) {
+        __m256i q[4];
+        float dw[4], da[4];
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *bx = W[i] + b * 18;
+            const __m128i raw = _mm_loadu_si128((const __m128i *)(bx + 2));
+            q[i] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), _mm_and_si128(raw, m4));
+            dw[i] = h2f((uint16_t)(bx[0] | bx[1] << 8));
+        }
+        __m256i s[16];
+        for (int j = 0; j < 4; j++) {
+            const uint8_t *by = A[j] + b * 34;
+            const __m256i y = _mm256_loadu_si256((const __m256i *)(by + 2));
+            const __m256i oy = _mm256_maddubs_epi16(off, y);
+            da[j] = h2f((uint16_t)(by[0] | by[1] << 8));
+            for (int i = 0; i < 4; i++) {
+                s[4 * j + i] = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q[i], y), oy), ones);
+            }
+        }
+        const __m256i lo = _mm256_set_m128i(hsum4_epi32(s[4], s[5], s[6], s[7]), hsum4_epi32(s[0], s[1], s[2], s[3]));
+        const __m256i hi = _mm256_set_m128i(hsum4_epi32(s[12], s[13], s[14], s[15]), hsum4_epi32(s[8], s[9], s[10], s[11]));
+        const __m256 sc_lo = _mm256_setr_ps(dw[0] * da[0], dw[1] * da[0], dw[2] * da[0], dw[3] * da[0],
+                                            dw[0] * da[1], dw[1] * da[1], dw[2] * da[1], dw[3] * da[1]);
+        const __m256 sc_hi = _mm256_setr_ps(dw[0] * da[2], dw[1] * da[2], dw[2] * da[2], dw[3] * da[2],
+                                            dw[0] * da[3], dw[1] * da[3], dw[2] * da[3], dw[3] * da[3]);
+        acc_lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), sc_lo, acc_lo);
+        acc_hi = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), sc_hi, acc_hi);
+    }
+    float r[16];
+    _mm256_storeu_ps(r, acc_lo);
+    _mm256_storeu_ps(r + 8, acc_hi);
+    for (int j = 0; j < a_rows; j++)
+        for (int i = 0; i < w_rows; i++) out[(size_t)j * out_stride + i] = r[4 * j + i];
+}
+#endif
+
+static void gemm_q4_0_chain_generic(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                                    int a_rows, float *out, size_t out_stride) {
+    for (int j = 0; j < a_rows; j++)
+        for (int i = 0; i < w_rows; i++)
+            out[(size_t)j * out_stride + i] = llk_dot_q4_0_q8_0_chain(n, (const uint8_t *)w + (size_t)i * w_stride,
+                                                                      (const uint8_t *)a + (size_t)j * a_stride);
+}
+
+void llk_gemm_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                         int a_rows, float *out, size_t out_stride) {
+#if LLK_X86
+    if (isa_level() >= ISA_AVX2) { gemm_q4_0_chain_avx2(n, w, w_stride, w_rows, a, a_stride, a_rows, out, out_stride); return; }
+#endif
+    gemm_q4_0_chain_generic(n, w, w_stride, w_rows, a, a_stride, a_rows, out, out_stride);
+}
+
+// Up to 16 Q4_0 rows × one Q8_0 activation row (decode) in the same chain order, 16 rows side by side in the lanes
+// of one accumulator as in llama.cpp's repacked gemv: per block, each row's 32 products in one 512-bit dpbusd
+// (rows t and t + 8 share a vector), a transposing add tree leaves row t's block sum in lane t, the offset 8·Σa
+// is subtracted, and one FMA by d_w·d_a per block. AVX-512 VNNI only (llk_gemv_q4_0_chain_available).
+#if LLK_X86
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq")))
+static void gemv_q4_0_chain_512(int n, const void *w, size_t ws, int wr, const void *a, float *out) {
+    const uint8_t *rows[16];
+    for (int i = 0; i < 16; i++) rows[i] = (const uint8_t *)w + (size_t)(i < wr ? i : 0) * ws;
+    const uint8_t *y = (const uint8_t *)a;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), ones = _mm512_set1_epi8(1);
+    const __m512i shv = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+    __m512 acc = _mm512_setzero_ps();
+    for (int b = 0; b < n / 32; b++) {
+        const uint8_t *by = y + (size_t)b * 34;
+        const __m512i yv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(by + 2)));
+        // Σa of the block: a ones-dpbusd on the (duplicated) activations, then half of the total.
+        const int32_t sa = _mm512_reduce_add_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, yv)) / 2;
+        __m512i s[8];
+        for (int t = 0; t < 8; t++) {
+            const uint8_t *x0 = rows[t] + (size_t)b * 18 + 2, *x1 = rows[t + 8] + (size_t)b * 18 + 2;
+            const __m512i q = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x0))),
+                _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x1)), 1);
+            s[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srlv_epi64(q, shv), m4), yv);
+        }
+        // s[t]: lanes 0-7 partial sums of row t, lanes 8-15 of row t + 8. Reduce to lane r = row r.
+        __m512i x[4], yy[2];
+        for (int p = 0; p < 4; ++p)
+            x[p] = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2 * p], s[2 * p + 1]), _mm512_unpackhi_epi32(s[2 * p], s[2 * p + 1]));
+        for (int p = 0; p < 2; ++p)
+            yy[p] = _mm512_add_epi32(_mm512_unpacklo_epi64(x[2 * p], x[2 * p + 1]), _mm512_unpackhi_epi64(x[2 * p], x[2 * p + 1]));
+        const __m512i z = _mm512_add_epi32(_mm512_shuffle_i32x4(yy[0], yy[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                           _mm512_shuffle_i32x4(yy[0], yy[1], _MM_SHUFFLE(3, 1, 3, 1)));
+        const __m512i S = _mm512_sub_epi32(_mm512_shuffle_i32x4(z, z, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi32(8 * sa));
+        uint16_t dh[16];
+        for (int r = 0; r < 16; r++) dh[r] = (uint16_t)(rows[r][(size_t)b * 18] | rows[r][(size_t)b * 18 + 1] << 8);
+        const __m512 D = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dh));
+        const float da = h2f((uint16_t)(by[0] | by[1] << 8));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(D, _mm512_set1_ps(da)), acc);
+    }
+    _mm512_mask_storeu_ps(out, (__mmask16)((1u << wr) - 1), acc);
+}
+#endif
+
+int llk_gemv_q4_0_chain_available(void) {
+#if LLK_X86
+    __builtin_cpu_init();
+    return isa_level() == ISA_AVX512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
+void llk_gemv_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out) {
+#if LLK_X86
+    if (llk_gemv_q4_0_chain_available()) { gemv_q4_0_chain_512(n, w, w_stride, w_rows, a, out); return; }
+#endif
+    for (int i = 0; i < w_rows; i++) out[i] = llk_dot_q4_0_q8_0_chain(n, (const uint8_t *)w + (size_t)i * w_stride, a);
+}
