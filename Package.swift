@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // llmkit: read, write, quantize, run, serve and train language models in one Swift package.
-// Module graph (arrows point down only): llmkit (CLI) → Quant → Formats (+ CKernels, BLAS). Infer, Finetune and Server
+// Module graph (arrows point down only): llmkit (CLI) → Infer → Quant → Formats (+ CKernels, BLAS). Infer, Finetune and Server
 // join as their issues land (see docs in ../shared/docs/DESIGN.md).
 import PackageDescription
 
@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "llmkit", targets: ["llmkit"]),
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Quant", targets: ["Quant"]),
+        .library(name: "Infer", targets: ["Infer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,15 +26,17 @@ let package = Package(
             name: "Quant",
             dependencies: ["Formats", "CKernels", .target(name: "CBLAS", condition: .when(platforms: [.linux]))],
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
+        .target(name: "Infer", dependencies: ["Formats", "Quant"]),
         .executableTarget(
             name: "llmkit",
             dependencies: [
-                "Formats", "Quant",
+                "Formats", "Quant", "Infer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel benchmark (release builds only; see benchmarks/kernels.py for the llama.cpp comparison).
         .executableTarget(name: "kernels-bench", dependencies: ["Formats", "Quant"], path: "benchmarks/Kernels"),
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Formats"]),
+        .testTarget(name: "InferTests", dependencies: ["Infer", "Quant", "Formats", "CKernels"]),
     ]
 )
