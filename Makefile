@@ -4,7 +4,7 @@
 SWIFT ?= swift
 MODEL ?= .assets/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: setup build release test run bench-convert bench-quantize bench-rmse bench-kernels check-llamacpp clean
+.PHONY: setup build release test run bench-infer bench-convert bench-quantize bench-rmse bench-kernels check-llamacpp clean
 
 setup:
 	bash scripts/setup.sh
@@ -16,12 +16,17 @@ release:
 	$(SWIFT) build -c release --product llmkit
 
 run: setup release
-	$$($(SWIFT) build -c release --show-bin-path)/llmkit inspect $(MODEL)
+	$$($(SWIFT) build -c release --show-bin-path)/llmkit run $(MODEL) "What is a GGUF file, in one sentence?" -n 64
 
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
-	LLMKIT_BIN=$$($(SWIFT) build --show-bin-path)/llmkit .venv/bin/python -m pytest -q Tests/oracle
+	$(SWIFT) build -c release --product llmkit
+	LLMKIT_BIN=$$($(SWIFT) build -c release --show-bin-path)/llmkit .venv/bin/python -m pytest -q Tests/oracle
+
+bench-infer: release
+	bash scripts/bench-setup.sh
+	.venv-bench/bin/python benchmarks/infer-speed.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit $(MODEL) --variants q4_0,q8_0,q4_k_m,f16
 
 bench-convert:
 	bash benchmarks/convert-scale.sh

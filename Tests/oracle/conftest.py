@@ -54,6 +54,23 @@ def bf16_to_f32(raw_u16):
 
 
 @pytest.fixture(scope="session")
+def smollm2_variant(tmp_path_factory):
+    """Makes (once per session) the SmolLM2 variant llama.cpp's references were computed on: llmkit quantize
+    --allow-requantize of the PyPI Q4_1 file (byte-identical to llama-quantize's, see test_quantize.py)."""
+    made = {}
+
+    def make(variant):
+        if variant == "Q4_1":
+            return SMOLLM2
+        if variant not in made:
+            out = tmp_path_factory.mktemp("variants") / f"SmolLM2-135M-Instruct.{variant}.gguf"
+            llmkit("quantize", "--allow-requantize", "--quiet", SMOLLM2, out, variant.lower())
+            made[variant] = out
+        return made[variant]
+    return make
+
+
+@pytest.fixture(scope="session")
 def smollm2():
     if not SMOLLM2.exists():
         pytest.fail(f"{SMOLLM2} missing: run scripts/setup.sh")

@@ -1,0 +1,136 @@
+// The kernels that reproduce llama.cpp's summation order (CKernels ops.c): each SIMD path equals its portable twin
+// bit for bit where the order is the same by construction, and the math within a named tolerance elsewhere.
+import CKernels
+import Formats
+import Foundation
+import Testing
+@testable import Infer
+@testable import Quant
+
+private struct Rng {
+    var s: UInt64
+    mutating func next() -> UInt64 { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return s }
+    mutating func float(_ scale: Float = 1) -> Float { (Float(next() % 2_000_001) / 1_000_000 - 1) * scale }
+}
+
+/// F16 dots of exact F16 values: every product is exact in F32, so the only error is the F32 summation.
+let f16DotTolerance: Double = 1e-5
+
+@Test(arguments: [16, 32, 64, 96, 128, 256, 1000])
+func f16DotsMatchDoubleSums(n: Int) {
+    var r = Rng(s: UInt64(n) * 7919)
+    let x = (0..<n).map { _ in floatToHalf(r.float(3)) }
+    let y = (0..<n).map { _ in floatToHalf(r.float(3)) }
+    let want = zip(x, y).reduce(0.0) { $0 + Double(halfToFloat($1.0)) * Double(halfToFloat($1.1)) }
+    let scale = zip(x, y).reduce(0.0) { $0 + abs(Double(halfToFloat($1.0)) * Double(halfToFloat($1.1))) }
+    let vec = Double(llk_dot_f16_vec(Int32(n), x, y))
+    #expect(abs(vec - want) <= f16DotTolerance * scale)
+    if n % Int(llk_dot_f16_blas_width()) == 0 {
+        #expect(abs(Double(llk_dot_f16_blas(Int32(n), x, y)) - want) <= f16DotTolerance * scale)
+    }
+}
+
+@Test func ropeRotatesWithFusedMultiplyAdds() {
+    var r = Rng(s: 11)
+    let heads = 3, headDim = 8, nDims = 6
+    var x = (0..<(heads * headDim)).map { _ in r.float(2) }
+    let orig = x
+    var angles = [Float](repeating: 0, count: nDims)
+    Ops.ropeAngles(pos: 5, nDims: nDims, base: 10000, freqScale: 1, freqFactors: nil, &angles)
+    Ops.rope(&x, heads: heads, headDim: headDim, nDims: nDims, angles: angles)
+    for h in 0..<heads {
+        for i in stride(from: 0, to: nDims, by: 2) {
+            let (c, s) = (angles[i], angles[i + 1])
+            let (x0, x1) = (orig[h * headDim + i], orig[h * headDim + i + 1])
+            #expect(x[h * headDim + i] == (-(x1 * s)).addingProduct(x0, c))
+            #expect(x[h * headDim + i + 1] == (x1 * c).addingProduct(x0, s))
+        }
+        for i in nDims..<headDim { #expect(x[h * headDim + i] == orig[h * headDim + i]) }
+    }
+}
+
+/// Random Q4_0 rows and Q8_0 activations (as ggml's run-time quantizer makes them).
+private func q4_0Data(rows: Int, batch: Int, cols: Int, seed: UInt64) -> (w: [UInt8], a: [UInt8]) {
+    var r = Rng(s: seed)
+    let wf = (0..<(rows * cols)).map { _ in r.float(0.5) }
+    let af = (0..<(batch * cols)).map { _ in r.float(4) }
+    let ws = GGMLType.q4_0.byteCount(elements: cols)!, as_ = GGMLType.q8_0.byteCount(elements: cols)!
+    var w = [UInt8](repeating: 0, count: rows * ws), a = [UInt8](repeating: 0, count: batch * as_)
+    w.withUnsafeMutableBytes { wb in
+        wf.withUnsafeBufferPointer { wp in
+            for i in 0..<rows { try! Quantize.row(.q4_0, wp.baseAddress! + i * cols, wb.baseAddress! + i * ws, cols) }
+        }
+    }
+    a.withUnsafeMutableBytes { ab in
+        af.withUnsafeBufferPointer { ap in
+            for j in 0..<batch { Dot.quantizeActivations(.q8_0, ap.baseAddress! + j * cols, ab.baseAddress! + j * as_, cols) }
+        }
+    }
+    return (w, a)
+}
+
+@Test(arguments: [32, 64, 256, 576, 1536])
+func q4_0ChainKernelsEqualTheirReferenceBitForBit(cols: Int) {
+    let rows = 19, batch = 6
+    let (w, a) = q4_0Data(rows: rows, batch: batch, cols: cols, seed: UInt64(cols))
+    let ws = GGMLType.q4_0.byteCount(elements: cols)!, as_ = GGMLType.q8_0.byteCount(elements: cols)!
+    w.withUnsafeBytes { wb in
+        a.withUnsafeBytes { ab in
+            var want = [Float](repeating: 0, count: rows * batch)
+            for i in 0..<rows {
+                for j in 0..<batch {
+                    want[j * rows + i] = llk_dot_q4_0_q8_0_chain_ref(Int32(cols), wb.baseAddress! + i * ws, ab.baseAddress! + j * as_)
+                    #expect(llk_dot_q4_0_q8_0_chain(Int32(cols), wb.baseAddress! + i * ws, ab.baseAddress! + j * as_) == want[j * rows + i])
+                }
+            }
+            // Tiles of every shape up to 4 × 4 at ragged edges.
+            var got = [Float](repeating: .nan, count: rows * batch)
+            var i = 0
+            while i < rows {
+                let nr = min(4, rows - i)
+                var j = 0
+                while j < batch {
+                    let nb = min(4, batch - j)
+                    got.withUnsafeMutableBufferPointer { g in
+                        llk_gemm_q4_0_chain(Int32(cols), wb.baseAddress! + i * ws, ws, Int32(nr), ab.baseAddress! + j * as_, as_,
+                                            Int32(nb), g.baseAddress! + j * rows + i, rows)
+                    }
+                    j += nb
+                }
+                i += nr
+            }
+            #expect(got == want)
+            // The 16-row decode kernel, on every prefix of rows.
+            for j in 0..<batch {
+                var g16 = [Float](repeating: .nan, count: rows)
+                g16.withUnsafeMutableBufferPointer { g in
+                    for r0 in stride(from: 0, to: rows, by: 16) {
+                        llk_gemv_q4_0_chain(Int32(cols), wb.baseAddress! + r0 * ws, ws, Int32(min(16, rows - r0)),
+                                            ab.baseAddress! + j * as_, g.baseAddress! + r0)
+                    }
+                }
+                #expect(g16 == (0..<rows).map { want[j * rows + $0] })
+            }
+            // And the chain is a dot product: within float rounding of the reference dot.
+            for i in 0..<rows {
+                let d = Dot.reference(.q4_0, cols, wb.baseAddress! + i * ws, ab.baseAddress!)
+                #expect(abs(d - want[i]) <= 1e-4 * max(1, abs(d)))
+            }
+        }
+    }
+}
+
+@Test func activationQuantizerRoundsHalvesToEven() {
+    // x · (127 / amax) lands exactly on k + 0.5 for these values: ggml's run-time quantizer rounds to even.
+    var x = [Float](repeating: 0, count: 32)
+    x[0] = 127
+    x[1] = 2.5
+    x[2] = 3.5
+    x[3] = -2.5
+    var out = [UInt8](repeating: 0, count: 34)
+    x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBytes { Dot.quantizeActivations(.q8_0, xp.baseAddress!, $0.baseAddress!, 32) } }
+    #expect(Int8(bitPattern: out[2]) == 127)
+    #expect(Int8(bitPattern: out[3]) == 2)
+    #expect(Int8(bitPattern: out[4]) == 4)
+    #expect(Int8(bitPattern: out[5]) == -2)
+}
