@@ -14,6 +14,7 @@
 #include "llk_ops.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -459,6 +460,10 @@ static void gemv_q4_0_chain_512(int n, const void *w, size_t ws, int wr, const v
     const __m512i m4 = _mm512_set1_epi8(0x0f), ones = _mm512_set1_epi8(1);
     const __m512i shv = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
     __m512 acc = _mm512_setzero_ps();
+    // Byte offsets of each row's block scale (rows past wr repeat row 0), gathered 16 at a time.
+    int32_t off[16];
+    for (int i = 0; i < 16; i++) off[i] = (int32_t)((size_t)(i < wr ? i : 0) * ws);
+    const __m512i didx = _mm512_loadu_si512((const void *)off);
     for (int b = 0; b < n / 32; b++) {
         const uint8_t *by = y + (size_t)b * 34;
         const __m512i yv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(by + 2)));
@@ -481,9 +486,8 @@ static void gemv_q4_0_chain_512(int n, const void *w, size_t ws, int wr, const v
         const __m512i z = _mm512_add_epi32(_mm512_shuffle_i32x4(yy[0], yy[1], _MM_SHUFFLE(2, 0, 2, 0)),
                                            _mm512_shuffle_i32x4(yy[0], yy[1], _MM_SHUFFLE(3, 1, 3, 1)));
         const __m512i S = _mm512_sub_epi32(_mm512_shuffle_i32x4(z, z, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi32(8 * sa));
-        uint16_t dh[16];
-        for (int r = 0; r < 16; r++) dh[r] = (uint16_t)(rows[r][(size_t)b * 18] | rows[r][(size_t)b * 18 + 1] << 8);
-        const __m512 D = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dh));
+        const __m512i dh = _mm512_i32gather_epi32(didx, (const void *)((const uint8_t *)w + (size_t)b * 18), 1);
+        const __m512 D = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dh));
         const float da = h2f((uint16_t)(by[0] | by[1] << 8));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(D, _mm512_set1_ps(da)), acc);
     }
@@ -503,7 +507,11 @@ int llk_gemv_q4_0_chain_available(void) {
 
 void llk_gemv_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out) {
 #if LLK_X86
-    if (llk_gemv_q4_0_chain_available()) { gemv_q4_0_chain_512(n, w, w_stride, w_rows, a, out); return; }
+    // (row offsets are gathered as int32: rows so long that 15 of them pass 2 GiB take the loop below)
+    if (llk_gemv_q4_0_chain_available() && w_stride <= (size_t)INT32_MAX / 16) {
+        gemv_q4_0_chain_512(n, w, w_stride, w_rows, a, out);
+        return;
+    }
 #endif
     for (int i = 0; i < w_rows; i++) out[i] = llk_dot_q4_0_q8_0_chain(n, (const uint8_t *)w + (size_t)i * w_stride, a);
 }
