@@ -33,15 +33,18 @@ G_512 G_INLINE float g_hsum(__m256 v) {
     return _mm_cvtss_f32(r);
 }
 
-enum { G_Q8_0 = 0, G_Q4_0 = 1 };
+enum { G_Q8_0 = 0, G_Q4_0 = 1, G_Q5_0 = 2 };
 
 /// RM weight rows × RN activation rows (compile-time constants after inlining), nb blocks of 32.
 /// out[j·os + i] = dot(w row i, a row j).
 G_512 G_INLINE void g_tile_32(const int kind, const int RM, const int RN, const int nb, const uint8_t *w, size_t ws,
                               const uint8_t *a, size_t as, float *out, size_t os) {
-    const int WB = kind == G_Q8_0 ? 34 : 18;
+    const int WB = kind == G_Q8_0 ? 34 : kind == G_Q5_0 ? 22 : 18;
     const __m256i zero = _mm256_setzero_si256();
-    const __m256i koff = _mm256_set1_epi8(kind == G_Q8_0 ? (char)0x80 : 8);
+    const __m256i koff = _mm256_set1_epi8(kind == G_Q8_0 ? (char)0x80 : kind == G_Q5_0 ? 16 : 8);
+    // Q5_0's fifth bits: qh bit k → byte k = 0x10 (spread 32 bits to 32 bytes, then test each byte's own bit)
+    const __m256i bshuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bmask = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe), b5 = _mm256_set1_epi8(0x10);
     const __m256i flip = _mm256_set1_epi8((char)0x80), m4 = _mm256_set1_epi8(0x0f);
     __m256 acc[4][4];
     for (int i = 0; i < RM; ++i)
@@ -61,6 +64,15 @@ G_512 G_INLINE void g_tile_32(const int kind, const int RM, const int RN, const 
             const uint8_t *bw = w + i * ws + ib * WB;
             if (kind == G_Q8_0) {
                 wu[i] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(bw + 2)), flip);
+            } else if (kind == G_Q5_0) {
+                uint32_t qh;
+                __builtin_memcpy(&qh, bw + 2, 4);
+                const __m128i t = _mm_loadu_si128((const __m128i *)(bw + 6));
+                const __m256i lo = _mm256_and_si256(
+                    _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1), m4);
+                __m256i hb = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), bshuf), bmask);
+                hb = _mm256_and_si256(_mm256_cmpeq_epi8(hb, _mm256_set1_epi64x(-1)), b5);
+                wu[i] = _mm256_or_si256(lo, hb);
             } else {
                 const __m128i t = _mm_loadu_si128((const __m128i *)(bw + 2));
                 wu[i] = _mm256_and_si256(
@@ -105,6 +117,11 @@ G_512 void llk_gemm_q8_0_q8_0_avx512(int n, const void *w, size_t ws, int wr, co
 G_512 void llk_gemm_q4_0_q8_0_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
                                      float *out, size_t os) {
     G_DISPATCH(G_Q4_0)
+}
+
+G_512 void llk_gemm_q5_0_q8_0_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                     float *out, size_t os) {
+    G_DISPATCH(G_Q5_0)
 }
 
 // ------------------------------------------------------------------------------------ Q4_K × Q8_K
@@ -844,6 +861,7 @@ llk_gemm_fn llk_gemm_kernel(uint32_t type, int isa) {
     if (isa == LLK_ISA_AVX512) {
         switch (type) {
         case 2: return llk_gemm_q4_0_q8_0_avx512;
+        case 6: return llk_gemm_q5_0_q8_0_avx512;
         case 8: return llk_gemm_q8_0_q8_0_avx512;
         case 12: return llk_gemm_q4_K_q8_K_avx512;
         case 14: return llk_gemm_q6_K_q8_K_avx512;

@@ -254,7 +254,7 @@ import Formats
         #expect(MatMul.gemmKernel(for: .iq2_xxs) == nil)
         #if arch(x86_64)
         if CPUFeatures.current.isSuperset(of: [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vnni]) {
-            for t in [GGMLType.q4_0, .q8_0, .q4_K, .q6_K] { #expect(MatMul.gemmKernel(for: t) != nil, "\(t)") }
+            for t in [GGMLType.q4_0, .q5_0, .q8_0, .q4_K, .q6_K] { #expect(MatMul.gemmKernel(for: t) != nil, "\(t)") }
         }
         #expect(llk_panel_select(GGMLType.q4_K.id, 0) == nil)
         #expect(MatMul.panelKernel(for: .q5_0) == nil && MatMul.panelKernel(for: .f16) == nil)

@@ -116,7 +116,7 @@ void llk_quantize_q8_K_avx512(const float *x, void *y, int n);
 // elements (whole blocks; activations quantized as for the dot kernels):
 //   out[j * out_stride + i] = dot(weight row i, activation row j)    (i < w_rows, j < a_rows)
 // Every output equals the per-pair dot kernel / `Dot.reference` up to float summation order.
-//   avx512     AVX-512 F/BW/VL + VNNI     Q4_0 Q8_0 (Q8_0 activations), Q4_K (Q8_K activations)
+//   avx512     AVX-512 F/BW/VL + VNNI     Q4_0 Q5_0 Q8_0 (Q8_0 activations), Q4_K (Q8_K activations)
 // llk_gemm_select returns NULL where no tile kernel exists (other types, arm64, older CPUs): use the dot kernels.
 
 #include <stddef.h>
@@ -137,6 +137,8 @@ llk_gemm_fn llk_gemm_select(uint32_t type, uint32_t features);
 void llk_gemm_q8_0_q8_0_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
                                int a_rows, float *out, size_t out_stride);
 void llk_gemm_q4_0_q8_0_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                               int a_rows, float *out, size_t out_stride);
+void llk_gemm_q5_0_q8_0_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
                                int a_rows, float *out, size_t out_stride);
 void llk_gemm_q4_K_q8_K_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
                                int a_rows, float *out, size_t out_stride);
