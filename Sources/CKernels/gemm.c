@@ -20,6 +20,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "llk_reduce.h"
 
 #define G_INLINE static inline __attribute__((always_inline, unused))
 #define G_512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -783,15 +784,7 @@ G_512 G_INLINE void g_q0_act_prep(const int kind, const int NC, const uint8_t *a
                                                      _mm256_loadu_si256((const __m256i *)(aj + 34 * t1 + 2)), 1);
                 s[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, v);
             }
-            __m512i x[4], y[2];
-            for (int p = 0; p < 4; ++p)
-                x[p] = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2 * p], s[2 * p + 1]), _mm512_unpackhi_epi32(s[2 * p], s[2 * p + 1]));
-            for (int p = 0; p < 2; ++p)
-                y[p] = _mm512_add_epi32(_mm512_unpacklo_epi64(x[2 * p], x[2 * p + 1]), _mm512_unpackhi_epi64(x[2 * p], x[2 * p + 1]));
-            // y[0] lane-quad q: blocks 0..3 (q = 0, 1: halves of blocks b..b+3; q = 2, 3: blocks b+8..b+11); y[1]: 4..7 / 12..15
-            const __m512i z = _mm512_add_epi32(_mm512_shuffle_i32x4(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                               _mm512_shuffle_i32x4(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
-            const __m512i S = _mm512_shuffle_i32x4(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+            const __m512i S = llk_transpose_sum16_epi32(s);  // lane t: block b + t
             _mm512_storeu_si512(&nc[j][b], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(S, sh)));
         }
     }

@@ -19,6 +19,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "llk_reduce.h"
 #define LLK_X86 1
 #endif
 
@@ -477,15 +478,8 @@ static void gemv_q4_0_chain_512(int n, const void *w, size_t ws, int wr, const v
                 _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x1)), 1);
             s[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srlv_epi64(q, shv), m4), yv);
         }
-        // s[t]: lanes 0-7 partial sums of row t, lanes 8-15 of row t + 8. Reduce to lane r = row r.
-        __m512i x[4], yy[2];
-        for (int p = 0; p < 4; ++p)
-            x[p] = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2 * p], s[2 * p + 1]), _mm512_unpackhi_epi32(s[2 * p], s[2 * p + 1]));
-        for (int p = 0; p < 2; ++p)
-            yy[p] = _mm512_add_epi32(_mm512_unpacklo_epi64(x[2 * p], x[2 * p + 1]), _mm512_unpackhi_epi64(x[2 * p], x[2 * p + 1]));
-        const __m512i z = _mm512_add_epi32(_mm512_shuffle_i32x4(yy[0], yy[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                           _mm512_shuffle_i32x4(yy[0], yy[1], _MM_SHUFFLE(3, 1, 3, 1)));
-        const __m512i S = _mm512_sub_epi32(_mm512_shuffle_i32x4(z, z, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi32(8 * sa));
+        // s[t]: lanes 0-7 partial sums of row t, lanes 8-15 of row t + 8; reduced to lane r = row r.
+        const __m512i S = _mm512_sub_epi32(llk_transpose_sum16_epi32(s), _mm512_set1_epi32(8 * sa));
         const __m512i dh = _mm512_i32gather_epi32(didx, (const void *)((const uint8_t *)w + (size_t)b * 18), 1);
         const __m512 D = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dh));
         const float da = h2f((uint16_t)(by[0] | by[1] << 8));

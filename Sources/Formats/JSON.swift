@@ -86,7 +86,9 @@ public indirect enum JSON: Equatable, Sendable {
         return .double(Double("\(f)") ?? Double(f))
     }
 
-    public static func escape(_ s: String, into out: inout String) {
+    /// `s` as a JSON string literal. `asciiOnly` escapes everything outside space…tilde as \uXXXX (surrogate pairs
+    /// above U+FFFF), as Python's json.dumps(ensure_ascii=True) does.
+    public static func escape(_ s: String, into out: inout String, asciiOnly: Bool = false) {
         out += "\""
         for u in s.unicodeScalars {
             switch u {
@@ -98,8 +100,14 @@ public indirect enum JSON: Equatable, Sendable {
             case "\u{08}": out += "\\b"
             case "\u{0C}": out += "\\f"
             default:
-                if u.value < 0x20 {
-                    out += "\\u" + String(u.value, radix: 16).leftPadded(4)
+                if u.value < 0x20 || (asciiOnly && u.value > 0x7E) {
+                    if u.value > 0xFFFF {
+                        let v = u.value - 0x10000
+                        out += "\\u" + String(0xD800 + (v >> 10), radix: 16).leftPadded(4)
+                        out += "\\u" + String(0xDC00 + (v & 0x3FF), radix: 16).leftPadded(4)
+                    } else {
+                        out += "\\u" + String(u.value, radix: 16).leftPadded(4)
+                    }
                 } else {
                     out.unicodeScalars.append(u)
                 }

@@ -86,17 +86,38 @@ public struct Sampler: Sendable {
 
     /// The next token for `logits` (one row, vocabulary-sized).
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int {
+        // Penalties touch only the recent tokens; the logits are copied only when there are some.
+        let penalized = penalties(logits)
+        if penalized.isEmpty { return pick(logits) }
+        var copy = Array(logits)
+        for (t, l) in penalized { copy[t] = l }
+        return copy.withUnsafeBufferPointer { pick($0) }
+    }
+
+    private mutating func pick(_ logits: UnsafeBufferPointer<Float>) -> Int {
         let o = options
-        var cand: [(id: Int, logit: Float)] = []
-        cand.reserveCapacity(logits.count)
-        for (i, l) in logits.enumerated() { cand.append((i, l)) }
+        @inline(__always) func logit(_ i: Int) -> Float { logits[i] }
 
-        applyPenalties(&cand)
-        if o.temperature <= 0 { return argmax(cand) }
+        if o.temperature <= 0 {
+            var best = 0
+            for i in 1..<logits.count where logit(i) > logit(best) { best = i }
+            return best
+        }
 
-        // top_k: keep the k largest (ties by lower id), sorted descending.
-        cand.sort { $0.logit != $1.logit ? $0.logit > $1.logit : $0.id < $1.id }
-        if o.topK > 0 && o.topK < cand.count { cand.removeLast(cand.count - o.topK) }
+        // top_k: the k largest (ties by lower id) through a k-element heap, then sorted descending.
+        var cand: [Candidate]
+        if o.topK > 0 && o.topK < logits.count {
+            var heap = PriorityHeap<Candidate>()
+            for i in 0..<logits.count {
+                let c = Candidate(id: i, logit: logit(i))
+                if heap.items.count < o.topK { heap.push(c) }
+                else if Candidate.precedes(heap.items[0], c) { _ = heap.pop(); heap.push(c) }
+            }
+            cand = heap.items
+        } else {
+            cand = (0..<logits.count).map { Candidate(id: $0, logit: logit($0)) }
+        }
+        cand.sort { Candidate.precedes($1, $0) }
         if o.typicalP < 1 { typical(&cand, o.typicalP) }
         if o.topP < 1 { topP(&cand, o.topP) }
         if o.minP > 0 { minP(&cand, o.minP) }
@@ -114,28 +135,35 @@ public struct Sampler: Sendable {
         return cand[cand.count - 1].id
     }
 
-    private func argmax(_ cand: [(id: Int, logit: Float)]) -> Int {
-        var best = 0
-        for i in 1..<cand.count where cand[i].logit > cand[best].logit { best = i }
-        return cand[best].id
-    }
-
-    private func applyPenalties(_ cand: inout [(id: Int, logit: Float)]) {
-        let o = options
-        let n = o.repeatLastN < 0 ? history.count : min(o.repeatLastN, history.count)
-        guard n > 0, o.repeatPenalty != 1 || o.presencePenalty != 0 || o.frequencyPenalty != 0 else { return }
-        var counts: [Int: Int] = [:]
-        for t in history.suffix(n) { counts[t, default: 0] += 1 }
-        for (t, c) in counts where t >= 0 && t < cand.count {
-            var l = cand[t].logit
-            if o.repeatPenalty != 1 { l = l <= 0 ? l * o.repeatPenalty : l / o.repeatPenalty }
-            l -= Float(c) * o.frequencyPenalty + (c > 0 ? o.presencePenalty : 0)
-            cand[t].logit = l
+    /// A token and its (penalized) logit; `precedes` orders worst first (lower logit, then higher id), so a
+    /// PriorityHeap of them keeps the best k with the weakest on top.
+    struct Candidate: HeapOrdered {
+        let id: Int
+        var logit: Float
+        static func precedes(_ a: Candidate, _ b: Candidate) -> Bool {
+            a.logit != b.logit ? a.logit < b.logit : a.id > b.id
         }
     }
 
+    /// Penalized logits of the tokens among the last repeat_last_n (repeat, frequency and presence penalties).
+    private func penalties(_ logits: UnsafeBufferPointer<Float>) -> [Int: Float] {
+        let o = options
+        let n = o.repeatLastN < 0 ? history.count : min(o.repeatLastN, history.count)
+        guard n > 0, o.repeatPenalty != 1 || o.presencePenalty != 0 || o.frequencyPenalty != 0 else { return [:] }
+        var counts: [Int: Int] = [:]
+        for t in history.suffix(n) { counts[t, default: 0] += 1 }
+        var out: [Int: Float] = [:]
+        for (t, c) in counts where t >= 0 && t < logits.count {
+            var l = logits[t]
+            if o.repeatPenalty != 1 { l = l <= 0 ? l * o.repeatPenalty : l / o.repeatPenalty }
+            l -= Float(c) * o.frequencyPenalty + (c > 0 ? o.presencePenalty : 0)
+            out[t] = l
+        }
+        return out
+    }
+
     /// Softmax probabilities of sorted candidates.
-    private func softmax(_ cand: [(id: Int, logit: Float)]) -> [Double] {
+    private func softmax(_ cand: [Candidate]) -> [Double] {
         let mx = cand[0].logit
         var p = cand.map { Double(expf($0.logit - mx)) }
         let s = p.reduce(0, +)
@@ -144,7 +172,7 @@ public struct Sampler: Sendable {
     }
 
     /// Smallest prefix whose probability mass reaches p (at least one token).
-    private func topP(_ cand: inout [(id: Int, logit: Float)], _ p: Float) {
+    private func topP(_ cand: inout [Candidate], _ p: Float) {
         let probs = softmax(cand)
         var acc = 0.0
         for (i, q) in probs.enumerated() {
@@ -154,14 +182,14 @@ public struct Sampler: Sendable {
     }
 
     /// Tokens whose probability is at least p × the top token's (at least one).
-    private func minP(_ cand: inout [(id: Int, logit: Float)], _ p: Float) {
+    private func minP(_ cand: inout [Candidate], _ p: Float) {
         let threshold = cand[0].logit + logf(p)
         let keep = cand.prefix { $0.logit >= threshold }.count
         cand.removeLast(cand.count - max(1, keep))
     }
 
     /// Locally typical sampling: tokens sorted by |−log p − H|, smallest set with mass ≥ p.
-    private func typical(_ cand: inout [(id: Int, logit: Float)], _ p: Float) {
+    private func typical(_ cand: inout [Candidate], _ p: Float) {
         let probs = softmax(cand)
         let entropy = -probs.reduce(0) { $0 + ($1 > 0 ? $1 * log($1) : 0) }
         let order = probs.indices.sorted { abs(-log(probs[$0]) - entropy) < abs(-log(probs[$1]) - entropy) }

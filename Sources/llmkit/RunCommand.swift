@@ -81,6 +81,7 @@ struct ChatSession {
     let options: GenerationOptions
     var messages: [(role: String, content: String)] = []
     var cached: [Int] = []  // tokens whose keys/values are in the cache, in order
+    private var template: ChatTemplate?  // parsed on the first turn, then reused
 
     init(model: Model, cache: KVCache, options: GenerationOptions) {
         self.model = model
@@ -95,16 +96,18 @@ struct ChatSession {
     }
 
     mutating func turn(_ text: String, system: String?, verbose: Bool) throws {
-        guard let source = model.chatTemplate else {
-            throw InferError.invalidRequest("\(model.name) has no chat template; use --raw")
+        if template == nil {
+            guard let source = model.chatTemplate else {
+                throw InferError.invalidRequest("\(model.name) has no chat template; use --raw")
+            }
+            template = try ChatTemplate(source)
         }
         if messages.isEmpty, let system { messages.append(("system", system)) }
         messages.append(("user", text))
-        let template = try ChatTemplate(source)
         let tok = model.tokenizer
         let bosText = tok.bos.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? ""
         let eosText = tok.eos.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? ""
-        let rendered = try template.render(messages: messages, addGenerationPrompt: true, bosToken: bosText, eosToken: eosText)
+        let rendered = try template!.render(messages: messages, addGenerationPrompt: true, bosToken: bosText, eosToken: eosText)
         let answer = try generate(tokens: Self.encodePrompt(rendered, tok), verbose: verbose)
         messages.append(("assistant", answer))
     }

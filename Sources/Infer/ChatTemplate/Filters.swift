@@ -3,6 +3,7 @@
 // iterable, divisibleby …), each with jinja2 3.1's behaviour on Undefined and on generators.
 // An unknown filter or test is an error at its position.
 
+import Formats
 import Foundation
 
 extension TemplateInterpreter {
@@ -470,7 +471,7 @@ func writePythonJSON(_ v: JinjaValue, into out: inout String, ensureASCII: Bool,
     case let .int(i): out += String(i)
     case let .double(d):
         out += d.isNaN ? "NaN" : d.isInfinite ? (d < 0 ? "-Infinity" : "Infinity") : pythonFloatRepr(d)
-    case let .string(s), let .markup(s): writeJSONString(s, into: &out, ensureASCII: ensureASCII)
+    case let .string(s), let .markup(s): JSON.escape(s, into: &out, asciiOnly: ensureASCII)
     case let .list(items), let .tuple(items): try array(items)
     case let .dict(d):
         guard d.count > 0 else { out += "{}"; return }
@@ -490,7 +491,7 @@ func writePythonJSON(_ v: JinjaValue, into out: inout String, ensureASCII: Bool,
         for (i, (k, item)) in pairs.enumerated() {
             if i > 0 { out += separators.0 }
             newline(level + 1)
-            writeJSONString(k, into: &out, ensureASCII: ensureASCII)
+            JSON.escape(k, into: &out, asciiOnly: ensureASCII)
             out += separators.1
             try writePythonJSON(item, into: &out, ensureASCII: ensureASCII, indent: indent, separators: separators,
                           sortKeys: sortKeys, level: level + 1)
@@ -500,32 +501,4 @@ func writePythonJSON(_ v: JinjaValue, into out: inout String, ensureASCII: Bool,
     default:
         throw TemplateError("Object of type \(v.typeName) is not JSON serializable")
     }
-}
-
-private func writeJSONString(_ s: String, into out: inout String, ensureASCII: Bool) {
-    out += "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\u{08}": out += "\\b"
-        case "\u{0C}": out += "\\f"
-        default:
-            if u.value < 0x20 || (ensureASCII && u.value > 0x7E) {
-                if u.value > 0xFFFF {
-                    let v = u.value - 0x10000
-                    out += "\\u" + String(0xD800 + (v >> 10), radix: 16).leftPadded(4)
-                    out += "\\u" + String(0xDC00 + (v & 0x3FF), radix: 16).leftPadded(4)
-                } else {
-                    out += "\\u" + String(u.value, radix: 16).leftPadded(4)
-                }
-            } else {
-                out.unicodeScalars.append(u)
-            }
-        }
-    }
-    out += "\""
 }

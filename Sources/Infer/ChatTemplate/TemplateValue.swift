@@ -1,50 +1,22 @@
-// TemplateValue: the JSON-like values a caller passes into a chat template (messages, tools, extra
-// variables). Objects keep their key order, because `tojson` prints keys in the order given, as Python's
-// dicts do. Built from Formats' ordered `JSON`, from Foundation's parsed `Any`, or read from JSON text with
-// `TemplateValue.parse` (which keeps the file's key order, as Python's json.load does).
+// TemplateValue: the JSON values a caller passes into a chat template (messages, tools, extra variables) — Formats'
+// `JSON`, whose objects keep their key order, because `tojson` prints keys in the order given, as Python's dicts
+// do. Built from Foundation's parsed `Any`, or read from JSON text with `TemplateValue.parse` (which keeps the
+// file's key order, as Python's json.load does).
 
 import Foundation
 import Formats
 
-public indirect enum TemplateValue: Equatable, Sendable {
-    case null
-    case bool(Bool)
-    case int(Int)
-    case double(Double)
-    case string(String)
-    case array([TemplateValue])
-    /// Keys in order.
-    case object([(String, TemplateValue)])
+/// Formats' ordered JSON value is exactly the value a template takes; the name says what it is for here.
+public typealias TemplateValue = JSON
 
-    public static func == (a: TemplateValue, b: TemplateValue) -> Bool {
-        switch (a, b) {
-        case (.null, .null): true
-        case let (.bool(x), .bool(y)): x == y
-        case let (.int(x), .int(y)): x == y
-        case let (.double(x), .double(y)): x == y
-        case let (.string(x), .string(y)): x == y
-        case let (.array(x), .array(y)): x == y
-        case let (.object(x), .object(y)): x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        default: false
-        }
-    }
-
+extension JSON {
     /// A message `{"role": role, "content": content}`.
     public static func message(role: String, content: String) -> TemplateValue {
         .object([("role", .string(role)), ("content", .string(content))])
     }
 
-    public init(_ json: JSON) {
-        switch json {
-        case .null: self = .null
-        case let .bool(b): self = .bool(b)
-        case let .int(i): self = .int(i)
-        case let .double(d): self = .double(d)
-        case let .string(s): self = .string(s)
-        case let .array(a): self = .array(a.map(TemplateValue.init))
-        case let .object(o): self = .object(o.map { ($0.0, TemplateValue($0.1)) })
-        }
-    }
+    /// The same value (kept for callers that convert explicitly).
+    public init(_ json: JSON) { self = json }
 
     /// From Foundation's JSONSerialization output (`JSON.parse`). Dictionary keys are sorted, since
     /// NSDictionary has no order; use `parse(_:)` where the order matters.

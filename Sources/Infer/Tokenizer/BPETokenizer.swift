@@ -175,7 +175,7 @@ public struct BPETokenizer: Tokenizer {
             w.next[i] = i + 1 < n ? Int32(i + 1) : -1
         }
         for i in 1..<max(n, 1) { addBigram(Int32(i - 1), Int32(i), &w) }
-        while let b = w.heap.popMin() {
+        while let b = w.heap.pop() {
             let l = Int(b.left), r = Int(b.right)
             if w.len[l] == 0 || w.len[r] == 0 || w.len[l] + w.len[r] != b.size { continue }  // stale
             w.len[l] += w.len[r]
@@ -220,7 +220,7 @@ public struct BPETokenizer: Tokenizer {
 }
 
 /// A candidate merge: symbols `left` and `right` (adjacent when pushed) joined into `merged`.
-struct Bigram {
+struct Bigram: HeapOrdered {
     var rank: Int32
     var left: Int32
     var right: Int32
@@ -233,50 +233,13 @@ struct Bigram {
     }
 }
 
-/// A binary min-heap of bigrams.
-struct BigramHeap {
-    var items: [Bigram] = []
-
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
-
-    mutating func push(_ b: Bigram) {
-        items.append(b)
-        var i = items.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            if !Bigram.precedes(items[i], items[p]) { break }
-            items.swapAt(i, p)
-            i = p
-        }
-    }
-
-    mutating func popMin() -> Bigram? {
-        guard let last = items.popLast() else { return nil }
-        guard !items.isEmpty else { return last }
-        let top = items[0]
-        items[0] = last
-        var i = 0
-        let n = items.count
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < n && Bigram.precedes(items[l], items[m]) { m = l }
-            if r < n && Bigram.precedes(items[r], items[m]) { m = r }
-            if m == i { break }
-            items.swapAt(i, m)
-            i = m
-        }
-        return top
-    }
-}
-
 /// Buffers reused across the words of one encode call.
 struct MergeWork {
     var ext: [Int32] = []
     var len: [Int32] = []
     var prev: [Int32] = []
     var next: [Int32] = []
-    var heap = BigramHeap()
+    var heap = PriorityHeap<Bigram>()
 
     mutating func reset(_ n: Int) {
         if ext.count < n {

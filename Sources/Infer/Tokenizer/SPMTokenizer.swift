@@ -119,7 +119,7 @@ public struct SPMTokenizer: Tokenizer {
         }
         let n = start.count
         guard n > 0 else { return }
-        var heap = ScoredHeap()
+        var heap = PriorityHeap<ScoredBigram>()
         text.withUnsafeBytes { tb in
             func tryAdd(_ l: Int32, _ r: Int32) {
                 guard l >= 0 && r >= 0 else { return }
@@ -128,7 +128,7 @@ public struct SPMTokenizer: Tokenizer {
                 heap.push(ScoredBigram(score: vocab.scores[Int(id)], left: l, right: r, size: Int32(size)))
             }
             for i in 1..<max(n, 1) { tryAdd(Int32(i - 1), Int32(i)) }
-            while let b = heap.popMax() {
+            while let b = heap.pop() {
                 let l = Int(b.left), r = Int(b.right)
                 if len[l] == 0 || len[r] == 0 || len[l] + len[r] != b.size { continue }
                 len[l] += len[r]
@@ -157,7 +157,7 @@ public struct SPMTokenizer: Tokenizer {
 }
 
 /// A candidate SPM merge; llama.cpp's order is the higher score first, then the leftmost.
-struct ScoredBigram {
+struct ScoredBigram: HeapOrdered {
     var score: Float
     var left: Int32
     var right: Int32
@@ -165,40 +165,5 @@ struct ScoredBigram {
 
     @inline(__always) static func precedes(_ a: ScoredBigram, _ b: ScoredBigram) -> Bool {
         a.score > b.score || (a.score == b.score && a.left < b.left)
-    }
-}
-
-/// A binary heap of scored bigrams, best first.
-struct ScoredHeap {
-    var items: [ScoredBigram] = []
-
-    mutating func push(_ b: ScoredBigram) {
-        items.append(b)
-        var i = items.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            if !ScoredBigram.precedes(items[i], items[p]) { break }
-            items.swapAt(i, p)
-            i = p
-        }
-    }
-
-    mutating func popMax() -> ScoredBigram? {
-        guard let last = items.popLast() else { return nil }
-        guard !items.isEmpty else { return last }
-        let top = items[0]
-        items[0] = last
-        var i = 0
-        let n = items.count
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < n && ScoredBigram.precedes(items[l], items[m]) { m = l }
-            if r < n && ScoredBigram.precedes(items[r], items[m]) { m = r }
-            if m == i { break }
-            items.swapAt(i, m)
-            i = m
-        }
-        return top
     }
 }
