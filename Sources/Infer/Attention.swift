@@ -24,7 +24,7 @@ enum Attention {
         let group = heads / kvHeads
         let qDim = heads * headDim
         let scale = 1 / Float(headDim).squareRoot()
-        let (qv, ov) = (UncheckedPointer(q), UncheckedPointer(UnsafePointer(out)))
+        let (qv, ov) = (UncheckedBox(q), UncheckedBox(out))
         let n = start + T
         let width = ((n + pad - 1) / pad) * pad
         // Tasks: (head, chunk of up to 16 queries); each task keeps its scratch for its whole range.
@@ -39,8 +39,8 @@ enum Attention {
             for task in range {
                 let h = task % heads, c = task / heads
                 for t in (c * chunk)..<min(T, (c + 1) * chunk) {
-                    head(cache: cache, layer: layer, q: qv.p + t * qDim + h * headDim,
-                         out: UnsafeMutablePointer(mutating: ov.p) + t * qDim + h * headDim,
+                    head(cache: cache, layer: layer, q: qv.value + t * qDim + h * headDim,
+                         out: ov.value + t * qDim + h * headDim,
                          pos: start + t, batch: T > 1, kvHead: h / group, headDim: headDim, scale: scale,
                          scores: s, q16: q16, p16: p16)
                 }
@@ -82,10 +82,4 @@ enum Attention {
             out[d] = batch ? llk_dot_f16_blas(Int32(width), v, p16) : llk_dot_f16_vec(Int32(width), v, p16)
         }
     }
-}
-
-/// A pointer captured by the thread pool's non-escaping task closures.
-struct UncheckedPointer<T>: @unchecked Sendable {
-    let p: UnsafePointer<T>
-    init(_ p: UnsafePointer<T>) { self.p = p }
 }

@@ -18,9 +18,9 @@ public enum Parallel {
 }
 
 /// Hands a value to concurrently running closures that only read it (or write disjoint parts).
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ v: T) { value = v }
+public struct UncheckedBox<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ v: T) { value = v }
 }
 
 /// The first error recorded by any thread.

@@ -50,9 +50,8 @@ struct BenchCommand: ParsableCommand {
             cache.truncate(to: 0)
             var tok = m.tokenizer.bos ?? 0
             for _ in 0..<nGen {
-                let logits = try net.forward([tok], cache: cache, outputs: [0], threads: threads)
+                _ = try net.forward([tok], cache: cache, outputs: [0], threads: threads)
                 tok = Int(rng.next() % UInt64(vocab))
-                _ = logits
             }
         }
 
