@@ -77,14 +77,12 @@ public enum MatMul {
         let kernel: Dot.Kernel? = chain ? llk_dot_q4_0_q8_0_chain : Dot.kernel(for: type)
         let panelFrom = chain ? 2 : MatMul.panelMinBatch
         if chain && batch == 1 && MatMul.q4_0ChainGemv {
-            // Decode: 16 rows per call, side by side in one accumulator (the chain order, at matvec speed).
+            // Decode: 16 rows side by side in one accumulator (the chain order, at matvec speed); one call per
+            // thread over its 16-row groups, so the per-call work on the activations is done once.
             let groups = (rows + 15) / 16
             ThreadPool.shared.run(ranges: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
-                for g in range {
-                    let r = g * 16
-                    llk_gemv_q4_0_chain(Int32(cols), wv.value + r * stride, stride, Int32(min(16, rows - r)), qv.value,
-                                        yv.value + r)
-                }
+                let r = range.lowerBound * 16, nr = min(range.upperBound * 16, rows) - r
+                llk_gemv_q4_0_chain(Int32(cols), wv.value + r * stride, stride, Int32(nr), qv.value, yv.value + r)
             }
             return
         }

@@ -69,9 +69,9 @@ private func q4_0Data(rows: Int, batch: Int, cols: Int, seed: UInt64) -> (w: [UI
     return (w, a)
 }
 
-@Test(arguments: [32, 64, 256, 576, 1536])
+@Test(arguments: [32, 64, 128, 160, 256, 576, 1536])
 func q4_0ChainKernelsEqualTheirReferenceBitForBit(cols: Int) {
-    let rows = 19, batch = 6
+    let rows = 37, batch = 6
     let (w, a) = q4_0Data(rows: rows, batch: batch, cols: cols, seed: UInt64(cols))
     let ws = GGMLType.q4_0.byteCount(elements: cols)!, as_ = GGMLType.q8_0.byteCount(elements: cols)!
     w.withUnsafeBytes { wb in
@@ -100,16 +100,18 @@ func q4_0ChainKernelsEqualTheirReferenceBitForBit(cols: Int) {
                 i += nr
             }
             #expect(got == want)
-            // The 16-row decode kernel, on every prefix of rows.
+            // The decode kernel (16 rows per lane group), on all rows in one call and on ragged row ranges.
             for j in 0..<batch {
-                var g16 = [Float](repeating: .nan, count: rows)
-                g16.withUnsafeMutableBufferPointer { g in
-                    for r0 in stride(from: 0, to: rows, by: 16) {
-                        llk_gemv_q4_0_chain(Int32(cols), wb.baseAddress! + r0 * ws, ws, Int32(min(16, rows - r0)),
-                                            ab.baseAddress! + j * as_, g.baseAddress! + r0)
+                for piece in [rows, 16, 5] {
+                    var g16 = [Float](repeating: .nan, count: rows)
+                    g16.withUnsafeMutableBufferPointer { g in
+                        for r0 in stride(from: 0, to: rows, by: piece) {
+                            llk_gemv_q4_0_chain(Int32(cols), wb.baseAddress! + r0 * ws, ws, Int32(min(piece, rows - r0)),
+                                                ab.baseAddress! + j * as_, g.baseAddress! + r0)
+                        }
                     }
+                    #expect(g16 == (0..<rows).map { want[j * rows + $0] })
                 }
-                #expect(g16 == (0..<rows).map { want[j * rows + $0] })
             }
             // And the chain is a dot product: within float rounding of the reference dot.
             for i in 0..<rows {

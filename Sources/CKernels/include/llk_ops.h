@@ -24,7 +24,7 @@ int llk_q4_0_uses_chain_order(int rows);
 /// Up to 4 Q4_0 weight rows × 4 Q8_0 activation rows in that chain order (llk_gemm_fn convention).
 void llk_gemm_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
                          int a_rows, float *out, size_t out_stride);
-/// Up to 16 Q4_0 rows × one activation row in that chain order (out[i] for row i); the AVX-512 VNNI path exists
+/// Q4_0 rows (any number) × one activation row in that chain order (out[i] for row i); the AVX-512 VNNI path exists
 /// where llk_gemv_q4_0_chain_available() (else it loops over the chain dot).
 void llk_gemv_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out);
 int llk_gemv_q4_0_chain_available(void);
