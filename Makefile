@@ -1,5 +1,5 @@
 # llmkit — the two commands that matter:
-#   make run    set everything up, build release, run the product on its default (the real SmolLM2 model)
+#   make run    set everything up, build release, serve the real SmolLM2 model with Ollama's API (llmkit serve)
 #   make test   set everything up and run every test (Swift unit tests + Python oracle tests)
 SWIFT ?= swift
 MODEL ?= .assets/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -15,8 +15,14 @@ build:
 release:
 	$(SWIFT) build -c release --product llmkit
 
+# `make run` serves the model store (models/) on 127.0.0.1:11434 with Ollama's API. SmolLM2 is registered there as
+# smollm2:135m by the tracked manifest models/manifests/library/smollm2/135m.json, which names the file
+# models/SmolLM2-135M-Instruct.Q4_1.gguf: a hard link to the copy setup.sh fetched from PyPI into .assets/ (no second
+# 98 MB on disk; a plain copy where .assets/ is on another filesystem). The .gguf is git-ignored, the manifest is not.
 run: setup release
-	$$($(SWIFT) build -c release --show-bin-path)/llmkit run $(MODEL) "What is a GGUF file, in one sentence?" -n 64
+	@[ -e models/SmolLM2-135M-Instruct.Q4_1.gguf ] || ln -f $(MODEL) models/SmolLM2-135M-Instruct.Q4_1.gguf 2>/dev/null || cp $(MODEL) models/SmolLM2-135M-Instruct.Q4_1.gguf
+	@echo 'try: curl http://127.0.0.1:11434/api/chat -d '"'"'{"model":"smollm2:135m","messages":[{"role":"user","content":"hi"}]}'"'"
+	$$($(SWIFT) build -c release --show-bin-path)/llmkit serve --models models
 
 test: setup
 	$(SWIFT) build --build-tests

@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // llmkit: read, write, quantize, run, serve and train language models in one Swift package.
-// Module graph (arrows point down only): llmkit (CLI) → Infer → Quant → Formats (+ CKernels, BLAS). Infer, Finetune and Server
+// Module graph (arrows point down only): llmkit (CLI) → Server → Infer → Quant → Formats (+ CKernels, BLAS). Infer, Finetune and Server
 // join as their issues land (see docs in ../shared/docs/DESIGN.md).
 import PackageDescription
 
@@ -12,9 +12,12 @@ let package = Package(
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Quant", targets: ["Quant"]),
         .library(name: "Infer", targets: ["Infer"]),
+        .library(name: "Server", targets: ["Server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         .target(name: "Formats"),
@@ -27,10 +30,18 @@ let package = Package(
             dependencies: ["Formats", "CKernels", .target(name: "CBLAS", condition: .when(platforms: [.linux]))],
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         .target(name: "Infer", dependencies: ["Formats", "Quant"]),
+        // Ollama's and OpenAI's HTTP APIs over Infer: routes, the model store, the per-model decode scheduler.
+        .target(
+            name: "Server",
+            dependencies: [
+                "Infer", "Formats", "Quant",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "llmkit",
             dependencies: [
-                "Formats", "Quant", "Infer",
+                "Formats", "Quant", "Infer", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel benchmark (release builds only; see benchmarks/kernels.py for the llama.cpp comparison).
@@ -38,5 +49,6 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Formats"]),
         .testTarget(name: "InferTests", dependencies: ["Infer", "Quant", "Formats", "CKernels"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Infer"]),
     ]
 )

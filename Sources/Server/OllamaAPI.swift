@@ -1,0 +1,196 @@
+// OllamaAPI: POST /api/generate and POST /api/chat with Ollama's request fields, defaults (stream: true), response
+// fields (created_at, done_reason, metrics in nanoseconds omitted when zero), NDJSON streaming (one object per line,
+// a final {"error"} line if generation fails after the stream began) and error texts (api/types.go, server/routes.go).
+import Formats
+import Foundation
+import Hummingbird
+import Infer
+
+/// Fields generate and chat share.
+struct CommonRequest {
+    var model: String
+    var stream: Bool
+    var keepAlive: KeepAlive
+    var options: [(String, JSON)]?
+    var truncate: Bool
+    var format: JSON?
+
+    init(_ j: RequestJSON, defaultKeepAlive: KeepAlive) throws(APIError) {
+        model = try j.string("model") ?? ""
+        stream = try j.bool("stream") ?? true
+        keepAlive = try j["keep_alive"].map { v throws(APIError) in try KeepAlive.parse(v) } ?? defaultKeepAlive
+        options = try j.object("options", type: "map[string]interface {}")?.fields
+        truncate = try j.bool("truncate") ?? true
+        format = try CommonRequest.format(j["format"])
+        if let think = j["think"] {
+            switch think {
+            case .bool(false): break
+            case .bool(true): throw .badRequest("\"\(model)\" does not support thinking")
+            case let .string(s) where ["low", "medium", "high", "max"].contains(s): throw .badRequest("\"\(model)\" does not support thinking")
+            default: throw .badRequest("invalid think value")
+            }
+        }
+        if let n = try j.int("top_logprobs"), n < 0 || n > 20 { throw .badRequest("top_logprobs must be between 0 and 20") }
+        if try j.bool("logprobs") == true { throw .badRequest("logprobs are not supported by llmkit serve yet") }
+    }
+
+    /// `format`: "json" (constrained sampling, JSONConstraint.swift) or a JSON Schema object (not yet: a clear 400
+    /// rather than ignored); anything else is Ollama's "invalid format" error.
+    static func format(_ v: JSON?) throws(APIError) -> JSON? {
+        guard let v else { return nil }
+        switch v {
+        case .string(""): return nil
+        case .string("json"): return v
+        case .object:
+            throw .badRequest("format with a JSON schema is not supported by llmkit serve yet (format \"json\" is)")
+        default:
+            throw .badRequest("invalid format: \(v.serialized()); expected \"json\" or a valid JSON Schema object")
+        }
+    }
+}
+
+extension LLMServer {
+    func addOllamaRoutes(_ router: Router<ServerContext>) {
+        router.post("/api/generate") { request, context in try await self.generate(request, context) }
+        router.post("/api/chat") { request, context in try await self.chat(request, context) }
+    }
+
+    // MARK: - /api/generate
+
+    func generate(_ request: Request, _ context: ServerContext) async throws -> Response {
+        let j = try await readJSON(request, type: "GenerateRequest")
+        let common = try CommonRequest(j, defaultKeepAlive: config.keepAlive)
+        let prompt = try j.string("prompt") ?? ""
+        let suffix = try j.string("suffix") ?? ""
+        let system = try j.string("system")
+        let template = try j.string("template")
+        let contextTokens = try j.ints("context")
+        let raw = try j.bool("raw") ?? false
+        if let images = try j.array("images", of: "string"), !images.isEmpty {
+            throw APIError.badRequest("\"\(common.model)\" does not support images (vision)")
+        }
+        guard !common.model.isEmpty else { throw APIError.modelNotFound("") }
+        let m = try resolve(common.model)
+        if raw && (template != nil || system != nil || contextTokens != nil) {
+            throw APIError.badRequest("raw mode does not support template, system, or context")
+        }
+        if !suffix.isEmpty { throw APIError.badRequest("\"\(common.model)\" does not support insert") }
+        let settings = try settings(for: m, options: common.options, requestID: context.requestID)
+
+        if prompt.isEmpty && (contextTokens ?? []).isEmpty {
+            let reason = try await loadOnly(m, keepAlive: common.keepAlive)
+            return LLMServer.json(.object([("model", .string(common.model)), ("created_at", .string(Timestamp.now())),
+                                           ("response", .string("")), ("done", .bool(true)), ("done_reason", .string(reason))]))
+        }
+
+        let c = try await startCompletion(m, settings: settings, keepAlive: common.keepAlive, context: context, templateOverride: template,
+                                          jsonMode: common.format != nil) { b, numCtx in
+            let log: (String) -> Void = { [logger] in logger.warning("\($0)", metadata: ["id": .string(context.requestID)]) }
+            var ids: [Int]
+            if raw {
+                ids = b.tokens(raw: prompt)
+            } else {
+                let sys = system ?? m.system
+                ids = (contextTokens ?? []) + b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: sys, tools: nil))
+            }
+            return try PromptBuilder.fit(ids, numCtx: numCtx, settings: settings, truncate: common.truncate, log: log)
+        }
+        let model = common.model
+        @Sendable func final(_ r: SequenceResult, text: String) -> JSON {
+            var o: [(String, JSON)] = [("model", .string(model)), ("created_at", .string(Timestamp.now())),
+                                       ("response", .string(text)), ("done", .bool(true)), ("done_reason", .string(r.reason.rawValue))]
+            if !raw { o.append(("context", .array((c.prompt + r.generated).map { .int($0) }))) }
+            return .object(o + metrics(r, c))
+        }
+        if common.stream {
+            return stream(c, contentType: "application/x-ndjson", piece: { s in
+                JSON.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
+                             ("response", .string(s)), ("done", .bool(false))]).line
+            }, done: { r in final(r, text: "").line }, failure: { m in JSON.object([("error", .string(m))]).line })
+        }
+        let out = await collect(c)
+        if let e = out.error { throw APIError(.internalServerError, e) }
+        return LLMServer.json(final(out.result!, text: out.text))
+    }
+
+    /// An empty prompt: load the model (done_reason "load"), or with keep_alive 0 unload it ("unload").
+    func loadOnly(_ m: StoredModel, keepAlive: KeepAlive) async throws -> String {
+        if keepAlive == .seconds(0) {
+            await manager.unloadIfIdle(m)
+            return "unload"
+        }
+        _ = try await manager.acquire(m)
+        await manager.release(m, keepAlive: keepAlive)
+        return "load"
+    }
+
+    // MARK: - /api/chat
+
+    func chat(_ request: Request, _ context: ServerContext) async throws -> Response {
+        let j = try await readJSON(request, type: "ChatRequest")
+        let common = try CommonRequest(j, defaultKeepAlive: config.keepAlive)
+        let messages = try LLMServer.chatMessages(j)
+        let tools = try j.array("tools", of: "api.Tool") ?? []
+        guard !common.model.isEmpty else { throw APIError.badRequest("model is required") }
+        let m = try resolve(common.model)
+        if !tools.isEmpty {
+            let template = m.template ?? ""
+            // The template must know what to do with tools; the GGUF's is checked once the model is loaded.
+            if !template.isEmpty && !template.contains("tools") { throw APIError.badRequest("\"\(common.model)\" does not support tools") }
+        }
+        let settings = try settings(for: m, options: common.options, requestID: context.requestID)
+        let model = common.model
+        @Sendable func message(_ text: String) -> JSON { .object([("role", .string("assistant")), ("content", .string(text))]) }
+
+        if messages.isEmpty {
+            let reason = try await loadOnly(m, keepAlive: common.keepAlive)
+            return LLMServer.json(.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
+                                           ("message", message("")), ("done_reason", .string(reason)), ("done", .bool(true))]))
+        }
+        let c = try await startCompletion(m, settings: settings, keepAlive: common.keepAlive, context: context,
+                                          jsonMode: common.format != nil) { b, numCtx in
+            if !tools.isEmpty, let t = m.template ?? b.model.chatTemplate, !t.contains("tools") {
+                throw APIError.badRequest("\"\(model)\" does not support tools")
+            }
+            return try b.chatTokens(messages, system: m.system, tools: tools, settings: settings, numCtx: numCtx,
+                                    truncate: common.truncate) { [logger] in logger.warning("\($0)", metadata: ["id": .string(context.requestID)]) }
+        }
+        @Sendable func final(_ r: SequenceResult, text: String) -> JSON {
+            .object([("model", .string(model)), ("created_at", .string(Timestamp.now())), ("message", message(text)),
+                     ("done_reason", .string(r.reason.rawValue)), ("done", .bool(true))] + metrics(r, c))
+        }
+        if common.stream {
+            return stream(c, contentType: "application/x-ndjson", piece: { s in
+                JSON.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
+                             ("message", message(s)), ("done", .bool(false))]).line
+            }, done: { r in final(r, text: "").line }, failure: { m in JSON.object([("error", .string(m))]).line })
+        }
+        let out = await collect(c)
+        if let e = out.error { throw APIError(.internalServerError, e) }
+        return LLMServer.json(final(out.result!, text: out.text))
+    }
+
+    /// `messages` checked field by field (Go's decoding errors), roles lower-cased, only what templates use kept.
+    static func chatMessages(_ j: RequestJSON) throws(APIError) -> [JSON] {
+        var out: [JSON] = []
+        for v in try j.array("messages", of: "api.Message") ?? [] {
+            guard case let .object(o) = v else {
+                throw .badRequest("json: cannot unmarshal \(RequestJSON.kind(v)) into Go struct field ChatRequest.messages of type api.Message")
+            }
+            let msg = RequestJSON(type: "Message", fields: o)
+            let role = (try msg.string("role") ?? "").lowercased()
+            let content = try msg.string("content") ?? ""
+            if let images = try msg.array("images", of: "api.ImageData"), !images.isEmpty {
+                throw .badRequest("\"\(try j.string("model") ?? "")\" does not support images (vision)")
+            }
+            guard ["system", "user", "assistant", "tool"].contains(role) else {
+                throw .badRequest(role.isEmpty ? "message has no role" : "invalid message role \"\(role)\" (system, user, assistant or tool)")
+            }
+            var fields: [(String, JSON)] = [("role", .string(role)), ("content", .string(content))]
+            if let calls = msg["tool_calls"] { fields.append(("tool_calls", calls)) }
+            if let name = try msg.string("tool_name") { fields.append(("tool_name", .string(name))) }
+            out.append(.object(fields))
+        }
+        return out
+    }
+}

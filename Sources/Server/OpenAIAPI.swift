@@ -1,0 +1,207 @@
+// OpenAIAPI: the /v1 routes as Ollama maps them onto its own (openai/openai.go): chat completions and completions
+// (server-sent events ending in `data: [DONE]`, stream_options.include_usage, temperature and top_p defaulting to
+// 1.0, max_tokens → num_predict, stop as a string or a list), the model list, and OpenAI's error shape
+// ({"error": {"message", "type", "param", "code"}}, set by the access-log middleware for every /v1 path).
+import Formats
+import Foundation
+import Hummingbird
+import Infer
+
+extension LLMServer {
+    func addOpenAIRoutes(_ router: Router<ServerContext>) {
+        router.post("/v1/chat/completions") { request, context in try await self.openAIChat(request, context) }
+        router.post("/v1/completions") { request, context in try await self.openAICompletion(request, context) }
+        router.get("/v1/models") { _, _ in self.openAIModels() }
+        router.get("/v1/models/:model") { _, context in try self.openAIModel(context.parameters.get("model") ?? "") }
+        router.post("/v1/embeddings") { _, _ -> Response in throw LLMServer.embeddingsUnavailable }
+    }
+
+    /// Options from OpenAI's top-level fields, under Ollama's names.
+    /// response_format {"type": "json_object"} → JSON mode; "text" or absent → none; json_schema → not yet.
+    static func openAIJSONMode(_ j: RequestJSON) throws(APIError) -> Bool {
+        guard let rf = try j.object("response_format", type: "ResponseFormat") else { return false }
+        switch try rf.string("type") {
+        case nil, "text": return false
+        case "json_object": return true
+        case "json_schema": throw .badRequest("response_format json_schema is not supported by llmkit serve yet (json_object is)")
+        case let t?: throw .badRequest("invalid response_format type \"\(t)\"")
+        }
+    }
+
+    static func openAIOptions(_ j: RequestJSON) throws(APIError) -> [(String, JSON)] {
+        var o: [(String, JSON)] = []
+        o.append(("temperature", .double(try j.double("temperature") ?? 1.0)))
+        o.append(("top_p", .double(try j.double("top_p") ?? 1.0)))
+        var maxTokens = try j.int("max_tokens")
+        if maxTokens == nil { maxTokens = try j.int("max_completion_tokens") }
+        if let v = maxTokens {
+            guard v >= 0 else { throw .badRequest("max_tokens must be a non-negative integer") }
+            o.append(("num_predict", .int(v)))
+        }
+        if let v = try j.int("seed") { o.append(("seed", .int(v))) }
+        if let v = try j.double("frequency_penalty") { o.append(("frequency_penalty", .double(v))) }
+        if let v = try j.double("presence_penalty") { o.append(("presence_penalty", .double(v))) }
+        switch j["stop"] {
+        case nil: break
+        case let .string(s)?: o.append(("stop", .array([.string(s)])))
+        case let .array(a)?:
+            guard a.allSatisfy({ if case .string = $0 { true } else { false } }) else { throw .badRequest("stop must be a string or a list of strings") }
+            o.append(("stop", .array(a)))
+        default: throw .badRequest("stop must be a string or a list of strings")
+        }
+        if let n = try j.int("n"), n != 1 { throw .badRequest("n other than 1 is not supported") }
+        _ = try openAIJSONMode(j)
+        return o
+    }
+
+    static func usage(_ r: SequenceResult) -> JSON {
+        .object([("prompt_tokens", .int(r.promptTokens)), ("completion_tokens", .int(r.generatedTokens)),
+                 ("total_tokens", .int(r.promptTokens + r.generatedTokens))])
+    }
+
+    static func sse(_ v: JSON) -> String { "data: " + v.serialized() + "\n\n" }
+
+    // MARK: - /v1/chat/completions
+
+    func openAIChat(_ request: Request, _ context: ServerContext) async throws -> Response {
+        let j = try await readJSON(request, type: "ChatCompletionRequest")
+        guard let model = try j.string("model"), !model.isEmpty else { throw APIError.badRequest("model is required") }
+        guard let raw = try j.array("messages", of: "openai.Message") else { throw APIError.badRequest("messages is required") }
+        guard !raw.isEmpty else { throw APIError.badRequest("[] is too short - 'messages'") }
+        var messages: [JSON] = []
+        for v in raw {
+            guard case let .object(f) = v else { throw APIError.badRequest("each message must be an object") }
+            let msg = RequestJSON(type: "Message", fields: f)
+            let role = (try msg.string("role") ?? "").lowercased()
+            guard ["system", "user", "assistant", "tool", "developer"].contains(role) else {
+                throw APIError.badRequest(role.isEmpty ? "message has no role" : "invalid message role \"\(role)\"")
+            }
+            var content = ""
+            switch msg["content"] {
+            case nil: break
+            case let .string(s)?: content = s
+            case let .array(parts)?:
+                for p in parts {
+                    guard p["type"] == .string("text"), case let .string(t)? = p["text"] else {
+                        throw APIError.badRequest("only text content parts are supported")
+                    }
+                    content += t
+                }
+            default: throw APIError.badRequest("invalid message content type")
+            }
+            messages.append(.message(role: role == "developer" ? "system" : role, content: content))
+        }
+        let tools = try j.array("tools", of: "openai.Tool") ?? []
+        if !tools.isEmpty { throw APIError.badRequest("\"\(model)\" does not support tools") }
+        let stream = try j.bool("stream") ?? false
+        let includeUsage = try j.object("stream_options", type: "StreamOptions")?.bool("include_usage") ?? false
+        let options = try LLMServer.openAIOptions(j)
+        let m = try resolve(model)
+        let settings = try settings(for: m, options: options, requestID: context.requestID)
+        let c = try await startCompletion(m, settings: settings, keepAlive: config.keepAlive, context: context,
+                                          jsonMode: try LLMServer.openAIJSONMode(j)) { b, numCtx in
+            try b.chatTokens(messages, system: m.system, tools: nil, settings: settings, numCtx: numCtx, truncate: true) { [logger] in
+                logger.warning("\($0)", metadata: ["id": .string(context.requestID)])
+            }
+        }
+        let id = "chatcmpl-\(Int.random(in: 0...998))"
+        let created = Int(Date().timeIntervalSince1970)
+        @Sendable func head(_ object: String) -> [(String, JSON)] {
+            [("id", .string(id)), ("object", .string(object)), ("created", .int(created)), ("model", .string(model)),
+             ("system_fingerprint", .string("fp_ollama"))]
+        }
+        if stream {
+            return self.stream(c, contentType: "text/event-stream", piece: { s in
+                LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([.object([
+                    ("index", .int(0)), ("delta", .object([("role", .string("assistant")), ("content", .string(s))])),
+                    ("finish_reason", .null)])]))]))
+            }, done: { r in
+                var out = LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([.object([
+                    ("index", .int(0)), ("delta", .object([("role", .string("assistant")), ("content", .string(""))])),
+                    ("finish_reason", .string(r.reason.rawValue))])]))]))
+                if includeUsage {
+                    out += LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([])), ("usage", LLMServer.usage(r))]))
+                }
+                return out
+            }, failure: { m in
+                var e = APIError(.internalServerError, m)
+                e.openAI = true
+                return LLMServer.sse(e.json)
+            }, trailer: "data: [DONE]\n\n")
+        }
+        let out = await collect(c)
+        if let e = out.error { throw APIError(.internalServerError, e) }
+        let r = out.result!
+        return LLMServer.json(.object(head("chat.completion") + [
+            ("choices", .array([.object([("index", .int(0)), ("message", .object([("role", .string("assistant")), ("content", .string(out.text))])),
+                                         ("finish_reason", .string(r.reason.rawValue))])])),
+            ("usage", LLMServer.usage(r)),
+        ]))
+    }
+
+    // MARK: - /v1/completions
+
+    func openAICompletion(_ request: Request, _ context: ServerContext) async throws -> Response {
+        let j = try await readJSON(request, type: "CompletionRequest")
+        guard let model = try j.string("model"), !model.isEmpty else { throw APIError.badRequest("model is required") }
+        let prompt: String
+        switch j["prompt"] {
+        case let .string(s)?: prompt = s
+        case let .array(a)? where a.count == 1: guard case let .string(s) = a[0] else { fallthrough }; prompt = s
+        case nil: throw APIError.badRequest("prompt is required")
+        default: throw APIError.badRequest("prompt must be a string")
+        }
+        if let s = try j.string("suffix"), !s.isEmpty { throw APIError.badRequest("\"\(model)\" does not support insert") }
+        let stream = try j.bool("stream") ?? false
+        let includeUsage = try j.object("stream_options", type: "StreamOptions")?.bool("include_usage") ?? false
+        let options = try LLMServer.openAIOptions(j)
+        let m = try resolve(model)
+        let settings = try settings(for: m, options: options, requestID: context.requestID)
+        guard !prompt.isEmpty else { throw APIError.badRequest("prompt is required") }
+        let c = try await startCompletion(m, settings: settings, keepAlive: config.keepAlive, context: context) { b, numCtx in
+            let ids = b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: m.system, tools: nil))
+            return try PromptBuilder.fit(ids, numCtx: numCtx, settings: settings, truncate: true) { [logger] in
+                logger.warning("\($0)", metadata: ["id": .string(context.requestID)])
+            }
+        }
+        let id = "cmpl-\(Int.random(in: 0...998))"
+        let created = Int(Date().timeIntervalSince1970)
+        let head: [(String, JSON)] = [("id", .string(id)), ("object", .string("text_completion")), ("created", .int(created)),
+                                      ("model", .string(model)), ("system_fingerprint", .string("fp_ollama"))]
+        @Sendable func choice(_ text: String, _ reason: JSON) -> JSON {
+            .array([.object([("text", .string(text)), ("index", .int(0)), ("logprobs", .null), ("finish_reason", reason)])])
+        }
+        if stream {
+            return self.stream(c, contentType: "text/event-stream", piece: { s in
+                LLMServer.sse(.object(head + [("choices", choice(s, .null))]))
+            }, done: { r in
+                var out = LLMServer.sse(.object(head + [("choices", choice("", .string(r.reason.rawValue)))]))
+                if includeUsage { out += LLMServer.sse(.object(head + [("choices", .array([])), ("usage", LLMServer.usage(r))])) }
+                return out
+            }, failure: { m in
+                var e = APIError(.internalServerError, m)
+                e.openAI = true
+                return LLMServer.sse(e.json)
+            }, trailer: "data: [DONE]\n\n")
+        }
+        let out = await collect(c)
+        if let e = out.error { throw APIError(.internalServerError, e) }
+        let r = out.result!
+        return LLMServer.json(.object(head + [("choices", choice(out.text, .string(r.reason.rawValue))), ("usage", LLMServer.usage(r))]))
+    }
+
+    // MARK: - /v1/models
+
+    func openAIEntry(_ m: StoredModel) -> JSON {
+        .object([("id", .string(m.displayName)), ("object", .string("model")), ("created", .int(Int(m.modifiedAt.timeIntervalSince1970))),
+                 ("owned_by", .string(m.name.namespace))])
+    }
+
+    func openAIModels() -> Response {
+        LLMServer.json(.object([("object", .string("list")), ("data", .array(store.list().map(openAIEntry)))]))
+    }
+
+    func openAIModel(_ raw: String) throws -> Response {
+        LLMServer.json(openAIEntry(try resolve(raw)))
+    }
+}

@@ -1,0 +1,289 @@
+// Scheduler: one ModelRunner per loaded model — a dedicated thread (decoding is CPU-bound and blocking, so it never
+// runs on the NIO event loops or Swift's cooperative pool) looping over steps:
+//   1. admit queued requests into free slots (up to `parallel` active sequences, each with its own KVCache),
+//      drop the ones whose client went away;
+//   2. advance every active sequence by one unit of work — a prompt chunk (prefill, 512 tokens) or one token
+//      (sample, stream the text, queue the token for the network);
+//   3. run the queued tokens through StepForward.decode (the batched-forward hook) and hand each sequence its logits.
+// New requests join at the next step, finished ones leave, a disconnected client is cancelled within one step
+// (one prompt chunk during prefill). Beyond `parallel + maxQueue` requests, submit throws Ollama's 503 "server busy".
+import Dispatch
+import Foundation
+import Infer
+import Synchronization
+
+/// What a request asks of the scheduler: tokens to continue from and how to sample.
+public struct SequenceRequest: Sendable {
+    public var prompt: [Int]
+    public var settings: GenerationSettings
+    public var contextLength: Int
+    /// Ollama's format "json": only tokens that continue one JSON object (JSONConstraint.swift).
+    public var jsonMode = false
+    /// Polled once per step: true when the client has gone (its connection closed).
+    public var isDisconnected: @Sendable () -> Bool
+
+    public init(prompt: [Int], settings: GenerationSettings, contextLength: Int, isDisconnected: @escaping @Sendable () -> Bool = { false }) {
+        self.prompt = prompt
+        self.settings = settings
+        self.contextLength = contextLength
+        self.isDisconnected = isDisconnected
+    }
+}
+
+/// How a sequence ended, with Ollama's metrics.
+public struct SequenceResult: Sendable {
+    public var reason: FinishReason
+    public var promptTokens = 0
+    public var promptNanoseconds: UInt64 = 0
+    public var generatedTokens = 0
+    public var evalNanoseconds: UInt64 = 0
+    /// Generated token ids (a final end-of-generation token excluded).
+    public var generated: [Int] = []
+}
+
+public enum SequenceEvent: Sendable {
+    case piece(String)
+    case done(SequenceResult)
+    case failed(String)
+}
+
+/// A submitted request: its events, and a way to cancel it.
+public final class SequenceHandle: Sendable {
+    public let events: AsyncStream<SequenceEvent>
+    let sequence: DecodeSequence
+
+    init(events: AsyncStream<SequenceEvent>, sequence: DecodeSequence) {
+        self.events = events
+        self.sequence = sequence
+    }
+
+    /// Stops the sequence at the next step (its slot is freed then).
+    public func cancel() { sequence.cancelled.store(true, ordering: .relaxed) }
+}
+
+/// One sequence's state. Touched only by its runner's thread, except `cancelled`.
+final class DecodeSequence: @unchecked Sendable {
+    let id: Int
+    let request: SequenceRequest
+    let continuation: AsyncStream<SequenceEvent>.Continuation
+    let cancelled = Atomic<Bool>(false)
+    var cache: KVCache?
+    var sampler: Sampler
+    var text: TextStream
+    var json: JSONPrefix?
+    var logits: [Float] = []
+    var prefilled = 0
+    var generated: [Int] = []
+    var finished = false
+    var endedAtEOG = false
+    var admittedAt: UInt64 = 0
+    var promptNanoseconds: UInt64 = 0
+    var firstSampleAt: UInt64 = 0
+    let maxTokens: Int?
+
+    init(id: Int, request: SequenceRequest, continuation: AsyncStream<SequenceEvent>.Continuation) {
+        self.id = id
+        self.request = request
+        self.continuation = continuation
+        sampler = Sampler(request.settings.sampling)
+        text = TextStream(stop: request.settings.stop)
+        json = request.jsonMode ? JSONPrefix() : nil
+        maxTokens = request.settings.numPredict >= 0 ? request.settings.numPredict : nil
+    }
+
+    var isCancelled: Bool { cancelled.load(ordering: .relaxed) || request.isDisconnected() }
+
+    /// Samples the next token and streams its text. Returns the token when it must go through the network
+    /// (the sequence goes on), nil when the sequence has finished. Mirrors Infer's Generator.next().
+    func sampleNext(_ tokenizer: any Tokenizer, pieces: () -> (text: [[UInt8]], isEnd: [Bool])) -> Int? {
+        if let m = maxTokens, generated.count >= m { finish(.length); return nil }
+        if firstSampleAt == 0 { firstSampleAt = now() }
+        if let json {
+            let p = pieces()
+            maskJSON(&logits, state: json, pieces: p.text, isEnd: p.isEnd)
+            if !logits.contains(where: { $0 > -.infinity }) { finish(.stop); return nil }
+        }
+        let token = logits.withUnsafeBufferPointer { sampler.sample($0) }
+        generated.append(token)
+        sampler.accept([token])
+        if tokenizer.isEndOfGeneration(token) { endedAtEOG = true; finish(.stop); return nil }
+        let bytes = tokenizer.piece(token, special: false)
+        if json != nil { for b in bytes { _ = json!.feed(b) } }
+        let piece = text.feed(bytes)
+        if !piece.isEmpty { continuation.yield(.piece(piece)) }
+        if text.stopped { finish(.stop); return nil }
+        if let m = maxTokens, generated.count >= m { finish(.length); return nil }
+        guard let cache, cache.count < cache.contextLength else { finish(.length); return nil }
+        return token
+    }
+
+    func finish(_ reason: FinishReason) {
+        guard !finished else { return }
+        finished = true
+        let rest = text.finish()
+        if !rest.isEmpty { continuation.yield(.piece(rest)) }
+        var r = SequenceResult(reason: reason)
+        r.promptTokens = request.prompt.count
+        r.promptNanoseconds = promptNanoseconds
+        // The end-of-generation token is not text and was never fed back: not part of the context.
+        r.generated = endedAtEOG ? Array(generated.dropLast()) : generated
+        r.generatedTokens = generated.count
+        r.evalNanoseconds = firstSampleAt == 0 ? 0 : now() - firstSampleAt
+        continuation.yield(.done(r))
+        continuation.finish()
+        cache = nil
+    }
+
+    func fail(_ message: String) {
+        guard !finished else { return }
+        finished = true
+        continuation.yield(.failed(message))
+        continuation.finish()
+        cache = nil
+    }
+}
+
+@inline(__always) func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+/// A loaded model and its decode thread.
+public final class ModelRunner: @unchecked Sendable {
+    public let model: Model
+    public let path: String
+    public let parallel: Int
+    public let maxQueue: Int
+    public let defaultContext: Int
+    let forward: StepForward
+    let log: @Sendable (String) -> Void
+
+    private let condition = NSCondition()
+    private var pending: [DecodeSequence] = []
+    private var active: [DecodeSequence] = []
+    private var stopping = false
+    private var nextID = 0
+    private var thread: Thread?
+    /// Every token's text, for JSON mode (built on the decode thread the first time it is needed).
+    private lazy var pieces: (text: [[UInt8]], isEnd: [Bool]) = (
+        (0..<model.tokenizer.vocabularySize).map { model.tokenizer.piece($0, special: false) },
+        (0..<model.tokenizer.vocabularySize).map { model.tokenizer.isEndOfGeneration($0) })
+
+    public init(model: Model, path: String, parallel: Int, maxQueue: Int, contextLength: Int?, threads: Int,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.model = model
+        self.path = path
+        self.parallel = max(1, parallel)
+        self.maxQueue = max(0, maxQueue)
+        defaultContext = min(contextLength ?? 4096, model.network.trainedContextLength > 0 ? model.network.trainedContextLength : Int.max)
+        forward = StepForward(network: model.network, threads: threads)
+        self.log = log
+        let t = Thread { self.loop() }  // the thread keeps its runner alive until the loop ends
+        t.name = "llmkit-decode"
+        t.stackSize = 16 << 20
+        thread = t
+        t.start()
+    }
+
+    /// Queues a request. Throws 503 "server busy" when `parallel` sequences run and `maxQueue` wait already.
+    public func submit(_ request: SequenceRequest) throws(APIError) -> SequenceHandle {
+        let (stream, continuation) = AsyncStream<SequenceEvent>.makeStream()
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { throw APIError(.serviceUnavailable, "model is unloading, please try again") }
+        guard active.count + pending.count < parallel + maxQueue else { throw APIError.busy }
+        nextID += 1
+        let seq = DecodeSequence(id: nextID, request: request, continuation: continuation)
+        continuation.onTermination = { [weak seq] _ in seq?.cancelled.store(true, ordering: .relaxed) }
+        pending.append(seq)
+        condition.signal()
+        return SequenceHandle(events: stream, sequence: seq)
+    }
+
+    /// Sequences running and waiting.
+    public var load: (active: Int, queued: Int) {
+        condition.lock(); defer { condition.unlock() }
+        return (active.count, pending.count)
+    }
+
+    /// Ends the decode thread: running and queued sequences end with `message`.
+    public func shutdown(_ message: String = "model unloaded") {
+        condition.lock()
+        stopping = true
+        for s in pending { s.fail(message) }
+        pending = []
+        for s in active { s.cancelled.store(true, ordering: .relaxed) }
+        condition.signal()
+        condition.unlock()
+    }
+
+    // MARK: - the loop
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while active.isEmpty && pending.isEmpty && !stopping { condition.wait() }
+            if stopping {
+                let left = active
+                active = []
+                condition.unlock()
+                for s in left { s.fail("model unloaded") }
+                return
+            }
+            pending.removeAll { s in
+                guard s.isCancelled else { return false }
+                s.fail("request canceled")
+                return true
+            }
+            while active.count < parallel, !pending.isEmpty {
+                let s = pending.removeFirst()
+                s.admittedAt = now()
+                active.append(s)
+            }
+            let batch = active
+            condition.unlock()
+
+            step(batch)
+
+            condition.lock()
+            active.removeAll { $0.finished }
+            condition.unlock()
+        }
+    }
+
+    /// One step: a prompt chunk or one token for every sequence in `batch`.
+    func step(_ batch: [DecodeSequence]) {
+        var decode: [(seq: DecodeSequence, token: Int)] = []
+        for s in batch where !s.finished {
+            if s.isCancelled {
+                log("sequence \(s.id) cancelled (client gone) after \(s.generated.count) tokens")
+                s.fail("request canceled")
+                continue
+            }
+            do {
+                if s.cache == nil {
+                    s.cache = model.network.makeCache(contextLength: s.request.contextLength)
+                }
+                if s.prefilled < s.request.prompt.count {
+                    let n = min(StepForward.prefillChunk, s.request.prompt.count - s.prefilled)
+                    let last = s.prefilled + n == s.request.prompt.count
+                    if s.prefilled == 0 { s.sampler.accept(s.request.prompt) }
+                    let out = try forward.prefill(Array(s.request.prompt[s.prefilled..<(s.prefilled + n)]), cache: s.cache!, wantLogits: last)
+                    s.prefilled += n
+                    if last {
+                        s.logits = out
+                        s.promptNanoseconds = now() - s.admittedAt
+                    }
+                    continue
+                }
+                if let token = s.sampleNext(model.tokenizer, pieces: { self.pieces }) { decode.append((s, token)) }
+            } catch {
+                s.fail("\(error)")
+            }
+        }
+        guard !decode.isEmpty else { return }
+        do {
+            let rows = try forward.decode(decode.map { ($0.token, $0.seq.cache!) })
+            for (i, d) in decode.enumerated() { d.seq.logits = rows[i] }
+        } catch {
+            for d in decode { d.seq.fail("\(error)") }
+        }
+    }
+}
