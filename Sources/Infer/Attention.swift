@@ -17,31 +17,43 @@ enum Attention {
     /// Positions are padded to this many for the value sums (a multiple of every kernel's vector step).
     static let pad = 64
 
-    /// out (T × heads·headDim) = attention of q (T × heads·headDim, positions start..<start+T, RoPE applied)
-    /// over cache layer `layer` positions 0..<start+T (the batch's own keys/values already stored).
-    static func forward(cache: KVCache, layer: Int, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                        T: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, threads: Int) {
+    /// A run of query rows of one sequence: rows row..<row+count of q/out, at positions start..<start+count of
+    /// `cache` (whose keys/values for them are already stored).
+    struct Segment {
+        let cache: KVCache
+        let row: Int, count: Int, start: Int
+    }
+
+    /// out (rows × heads·headDim) = attention of q (RoPE applied) for each segment over its own cache layer
+    /// `layer`, positions 0..<start+count. All segments' (head, 16-query chunk) tasks share one pool dispatch.
+    static func forward(segments: [Segment], layer: Int, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                        heads: Int, kvHeads: Int, headDim: Int, threads: Int) {
         let group = heads / kvHeads
         let qDim = heads * headDim
         let scale = 1 / Float(headDim).squareRoot()
         let (qv, ov) = (UncheckedBox(q), UncheckedBox(out))
-        let n = start + T
-        let width = ((n + pad - 1) / pad) * pad
-        // Tasks: (head, chunk of up to 16 queries); each task keeps its scratch for its whole range.
         let chunk = 16
-        let chunks = (T + chunk - 1) / chunk
-        let tasks = heads * chunks
+        // Tasks: segment-major, then chunk, then head; firstTask[i] = first task of segment i.
+        var firstTask = [0]
+        for sg in segments { firstTask.append(firstTask.last! + heads * ((sg.count + chunk - 1) / chunk)) }
+        let tasks = firstTask.last!
+        guard tasks > 0 else { return }
+        let maxWidth = segments.map { (($0.start + $0.count + pad - 1) / pad) * pad }.max()!
         ThreadPool.shared.run(ranges: tasks, parts: min(threads, tasks)) { range in
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: width)
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: maxWidth)
             let q16 = UnsafeMutablePointer<UInt16>.allocate(capacity: max(headDim, 16))
-            let p16 = UnsafeMutablePointer<UInt16>.allocate(capacity: width)
+            let p16 = UnsafeMutablePointer<UInt16>.allocate(capacity: maxWidth)
             defer { s.deallocate(); q16.deallocate(); p16.deallocate() }
+            var i = 0
             for task in range {
-                let h = task % heads, c = task / heads
-                for t in (c * chunk)..<min(T, (c + 1) * chunk) {
-                    head(cache: cache, layer: layer, q: qv.value + t * qDim + h * headDim,
-                         out: ov.value + t * qDim + h * headDim,
-                         pos: start + t, batch: T > 1, kvHead: h / group, headDim: headDim, scale: scale,
+                while task >= firstTask[i + 1] { i += 1 }
+                let sg = segments[i], local = task - firstTask[i]
+                let h = local % heads, c = local / heads
+                for t in (c * chunk)..<min(sg.count, (c + 1) * chunk) {
+                    let r = sg.row + t
+                    head(cache: sg.cache, layer: layer, q: qv.value + r * qDim + h * headDim,
+                         out: ov.value + r * qDim + h * headDim,
+                         pos: sg.start + t, batch: sg.count > 1, kvHead: h / group, headDim: headDim, scale: scale,
                          scores: s, q16: q16, p16: p16)
                 }
             }

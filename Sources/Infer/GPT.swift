@@ -89,24 +89,23 @@ public final class GPTModel: LanguageModel, @unchecked Sendable {
         output = w.has("output.weight") ? try lin("output", cols: dim, rows: vocabularySize) : tokenEmbedding
     }
 
-    public func forward(_ tokens: [Int], cache: KVCache, outputs: [Int], threads: Int) throws -> [Float] {
-        let T = tokens.count, start = cache.count
-        guard T > 0 else { return [] }
-        guard start + T <= min(cache.contextLength, trainedContextLength) else {
-            throw InferError.invalidRequest("context full: \(start) + \(T) tokens exceed the context length \(min(cache.contextLength, trainedContextLength))")
-        }
-        for tok in tokens where tok < 0 || tok >= vocabularySize {
-            throw InferError.invalidRequest("token id \(tok) is outside the vocabulary (0..<\(vocabularySize))")
-        }
+    public func forward(_ sequences: [SequenceInput], emit: ForwardOutput, threads: Int) throws -> [[Float]] {
+        let batch = try BatchLayout(sequences, vocabularySize: vocabularySize,
+                                    limit: { [trainedContextLength] in min($0.contextLength, trainedContextLength) })
+        let T = batch.rows
+        guard T > 0 else { return sequences.map { _ in [] } }
         let dim = embeddingLength
         let x = Buffer(T * dim), h = Buffer(T * dim), att = Buffer(T * dim), o = Buffer(T * dim)
         let q = Buffer(T * dim), k = Buffer(T * dim), v = Buffer(T * dim), qkv = Buffer(T * 3 * dim)
         let f = Buffer(T * ffnDim), pe = Buffer(dim)
-        for t in 0..<T {
-            tokenEmbedding.row(tokens[t], into: x.p + t * dim)
-            positionEmbedding.row(start + t, into: pe.p)
-            Ops.add(x.p + t * dim, pe.p, n: dim)
+        for (s, seq) in sequences.enumerated() {
+            for (t, tok) in seq.tokens.enumerated() { tokenEmbedding.row(tok, into: x.p + (batch.first[s] + t) * dim) }
         }
+        batch.forEachRow { row, pos in
+            positionEmbedding.row(pos, into: pe.p)
+            Ops.add(x.p + row * dim, pe.p, n: dim)
+        }
+        let segments = batch.segments
         for (l, L) in layers.enumerated() {
             for t in 0..<T { Ops.layerNorm(x.p + t * dim, L.attnNorm.w, L.attnNorm.b, h.p + t * dim, n: dim, eps: eps) }
             if let fused = L.qkv {
@@ -122,8 +121,8 @@ public final class GPTModel: LanguageModel, @unchecked Sendable {
                 L.wk!(h.p, T, k.p, threads: threads)
                 L.wv!(h.p, T, v.p, threads: threads)
             }
-            cache.store(layer: l, pos: start, n: T, k: k.p, v: v.p)
-            Attention.forward(cache: cache, layer: l, q: q.p, out: att.p, T: T, start: start,
+            batch.store(layer: l, k: k.p, v: v.p, width: dim)
+            Attention.forward(segments: segments, layer: l, q: q.p, out: att.p,
                               heads: heads, kvHeads: heads, headDim: headDim, threads: threads)
             L.wo(att.p, T, o.p, threads: threads)
             for t in 0..<T {
@@ -135,15 +134,15 @@ public final class GPTModel: LanguageModel, @unchecked Sendable {
             L.down(f.p, T, o.p, threads: threads)
             for t in 0..<T { Ops.add(x.p + t * dim, o.p + t * dim, n: dim) }
         }
-        cache.count = start + T
-        let n = outputs.count
-        guard n > 0 else { return [] }
+        batch.commit()
+        let outputs = batch.outputRows, n = outputs.count
+        guard n > 0 else { return sequences.map { _ in [] } }
         for (i, r) in outputs.enumerated() {
-            precondition(r >= 0 && r < T, "output row \(r) outside the batch")
             Ops.layerNorm(x.p + r * dim, outputNorm.w, outputNorm.b, h.p + i * dim, n: dim, eps: eps)
         }
-        var logits = [Float](repeating: 0, count: n * vocabularySize)
-        logits.withUnsafeMutableBufferPointer { output(h.p, n, $0.baseAddress!, threads: threads) }
-        return logits
+        if emit == .hidden { return batch.split(h.p, width: dim) }
+        let logits = Buffer(n * vocabularySize)
+        output(h.p, n, logits.p, threads: threads)
+        return batch.split(logits.p, width: vocabularySize)
     }
 }

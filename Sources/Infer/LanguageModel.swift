@@ -15,12 +15,43 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// Keys/values per position per layer (kvHeads · headDim).
     var kvDim: Int { get }
 
-    /// Runs `tokens` at positions cache.count..<cache.count+tokens.count (the cache must have room) and
-    /// returns the logits (vocabularySize floats per row, row-major) of the batch rows in `outputs`, in order.
-    func forward(_ tokens: [Int], cache: KVCache, outputs: [Int], threads: Int) throws -> [Float]
+    /// Runs several sequences in one pass over the weights (each sequence's tokens at positions
+    /// cache.count..<cache.count+tokens.count of its own cache, which must have room; every row attends only to
+    /// its own sequence) and returns, per sequence, the rows asked for in its `outputs`, in order: logits
+    /// (vocabularySize floats per row) or the final hidden states after the output norm (embeddingLength floats
+    /// per row). One sequence's rows get the arithmetic of a pass of that sequence alone wherever the weight
+    /// type's batch kernels sum in the same order as its single-row kernels (Q4_0 and Q4_1 on x86).
+    func forward(_ sequences: [SequenceInput], emit: ForwardOutput, threads: Int) throws -> [[Float]]
+}
+
+/// One sequence's part of a forward pass.
+public struct SequenceInput {
+    public var tokens: [Int]
+    public let cache: KVCache
+    /// Rows of `tokens` whose outputs are returned.
+    public var outputs: [Int]
+    public init(tokens: [Int], cache: KVCache, outputs: [Int]) {
+        self.tokens = tokens
+        self.cache = cache
+        self.outputs = outputs
+    }
+}
+
+/// What a forward pass returns for its output rows.
+public enum ForwardOutput: Sendable {
+    case logits
+    /// The hidden state after the final norm (what llama.cpp returns as embeddings before pooling).
+    case hidden
 }
 
 extension LanguageModel {
+    /// Runs `tokens` at positions cache.count..<cache.count+tokens.count (the cache must have room) and
+    /// returns the logits (vocabularySize floats per row, row-major) of the batch rows in `outputs`, in order.
+    public func forward(_ tokens: [Int], cache: KVCache, outputs: [Int], threads: Int) throws -> [Float] {
+        try forward([SequenceInput(tokens: tokens, cache: cache, outputs: outputs)], emit: .logits, threads: threads)[0]
+    }
+
+
     public func makeCache(contextLength: Int, precision: KVCache.Precision = .f16) -> KVCache {
         KVCache(layers: layerCount, contextLength: contextLength, kvDim: kvDim, precision: precision)
     }

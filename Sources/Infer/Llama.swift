@@ -90,16 +90,10 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         output = w.has("output.weight") ? try w.matrix("output.weight", cols: hp.hiddenSize, rows: vocabularySize) : tokenEmbedding
     }
 
-    public func forward(_ tokens: [Int], cache: KVCache, outputs: [Int], threads: Int) throws -> [Float] {
-        let T = tokens.count, start = cache.count
-        guard T > 0 else { return [] }
-        guard start + T <= cache.contextLength else {
-            throw InferError.invalidRequest("context full: \(start) + \(T) tokens exceed the context length \(cache.contextLength)")
-        }
-        for tok in tokens where tok < 0 || tok >= vocabularySize {
-            throw InferError.invalidRequest("token id \(tok) is outside the vocabulary (0..<\(vocabularySize))")
-        }
-        for r in outputs { precondition(r >= 0 && r < T, "output row \(r) outside the batch") }
+    public func forward(_ sequences: [SequenceInput], emit: ForwardOutput, threads: Int) throws -> [[Float]] {
+        let batch = try BatchLayout(sequences, vocabularySize: vocabularySize, limit: { $0.contextLength })
+        let T = batch.rows
+        guard T > 0 else { return sequences.map { _ in [] } }
         let dim = embeddingLength, qDim = heads * headDim
 
         // Scratch, one row per token: the residual stream and what each block computes from it.
@@ -107,11 +101,15 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         let q = Buffer(T * qDim), k = Buffer(T * kvDim), v = Buffer(T * kvDim)
         let g = Buffer(T * ffnDim), u = Buffer(T * ffnDim)
         let angles = Buffer(T * ropeDims)
-        for t in 0..<T {
-            tokenEmbedding.row(tokens[t], into: x.p + t * dim)
-            Ops.ropeAngles(pos: start + t, nDims: ropeDims, base: ropeBase, freqScale: ropeFreqScale,
-                           freqFactors: ropeFactors, angles.p + t * ropeDims)
+        for (s, seq) in sequences.enumerated() {
+            for (t, tok) in seq.tokens.enumerated() { tokenEmbedding.row(tok, into: x.p + (batch.first[s] + t) * dim) }
         }
+        batch.forEachRow { row, pos in
+            Ops.ropeAngles(pos: pos, nDims: ropeDims, base: ropeBase, freqScale: ropeFreqScale,
+                           freqFactors: ropeFactors, angles.p + row * ropeDims)
+        }
+        let segments = batch.segments
+        let outputs = batch.outputRows
 
         for (l, L) in layers.enumerated() {
             for t in 0..<T { Ops.rmsNorm(x.p + t * dim, L.attnNorm, h.p + t * dim, n: dim, eps: eps) }
@@ -122,8 +120,8 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
                 Ops.rope(q.p + t * qDim, heads: heads, headDim: headDim, nDims: ropeDims, angles: angles.p + t * ropeDims)
                 Ops.rope(k.p + t * kvDim, heads: kvHeads, headDim: headDim, nDims: ropeDims, angles: angles.p + t * ropeDims)
             }
-            cache.store(layer: l, pos: start, n: T, k: k.p, v: v.p)
-            Attention.forward(cache: cache, layer: l, q: q.p, out: att.p, T: T, start: start,
+            batch.store(layer: l, k: k.p, v: v.p, width: kvDim)
+            Attention.forward(segments: segments, layer: l, q: q.p, out: att.p,
                               heads: heads, kvHeads: kvHeads, headDim: headDim, threads: threads)
             L.wo(att.p, T, o.p, threads: threads)
 
@@ -148,14 +146,15 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
             L.down(g.p, rows, o.p, threads: threads)
             for t in 0..<rows { Ops.add(x.p + t * dim, o.p + t * dim, n: dim) }
         }
-        cache.count = start + T
+        batch.commit()
 
         let n = outputs.count
-        guard n > 0 else { return [] }
+        guard n > 0 else { return sequences.map { _ in [] } }
         for t in 0..<n { Ops.rmsNorm(x.p + t * dim, outputNorm, h.p + t * dim, n: dim, eps: eps) }
-        var logits = [Float](repeating: 0, count: n * vocabularySize)
-        logits.withUnsafeMutableBufferPointer { output(h.p, n, $0.baseAddress!, threads: threads) }
-        return logits
+        if emit == .hidden { return batch.split(h.p, width: dim) }
+        let logits = Buffer(n * vocabularySize)
+        output(h.p, n, logits.p, threads: threads)
+        return batch.split(logits.p, width: vocabularySize)
     }
 }
 

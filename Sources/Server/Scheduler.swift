@@ -279,11 +279,12 @@ public final class ModelRunner: @unchecked Sendable {
             }
         }
         guard !decode.isEmpty else { return }
-        do {
-            let rows = try forward.decode(decode.map { ($0.token, $0.seq.cache!) })
-            for (i, d) in decode.enumerated() { d.seq.logits = rows[i] }
-        } catch {
-            for d in decode { d.seq.fail("\(error)") }
+        let rows = forward.decode(decode.map { ($0.token, $0.seq.cache!) })
+        for (d, row) in zip(decode, rows) {
+            switch row {
+            case .success(let logits): d.seq.logits = logits
+            case .failure(let error): d.seq.fail("\(error)")
+            }
         }
     }
 }

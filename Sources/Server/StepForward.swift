@@ -1,8 +1,8 @@
-// StepForward: the one place the scheduler runs the network. A scheduler step hands it every active sequence's
-// next token at once; today it answers with one single-sequence forward per sequence (same arithmetic as
-// `llmkit run`, so a greedy request gives the same text whatever else is running). A batched forward — one pass
-// over the weights for all rows, each row attending to its own KV cache — replaces the body of `decode` and
-// nothing else: the scheduler already groups the rows.
+// StepForward: the one place the scheduler runs the network. A prompt chunk runs alone (the arithmetic of
+// `llmkit run` on the same prompt); a decode step runs every active sequence's next token in one forward pass —
+// one pass over the weights for all of them, each row attending to its own KV cache (continuous batching). For
+// the weight types whose batch kernels sum in their single-row order (Q4_0, Q4_1 on x86) a sequence's tokens are
+// then exactly those it gets alone; for the others they agree within float rounding.
 import Infer
 
 public struct StepForward: @unchecked Sendable {
@@ -23,8 +23,11 @@ public struct StepForward: @unchecked Sendable {
     }
 
     /// One new token per sequence, each appended to its own cache; one logits row (vocabularySize floats) per
-    /// sequence, in the order given.
-    public func decode(_ batch: [(token: Int, cache: KVCache)]) throws -> [[Float]] {
-        try batch.map { try network.forward([$0.token], cache: $0.cache, outputs: [0], threads: threads) }
+    /// sequence, in the order given. A batch the model refuses as a whole (a sequence past its context, say) is
+    /// retried one sequence at a time, so only the offending sequence fails.
+    public func decode(_ batch: [(token: Int, cache: KVCache)]) -> [Result<[Float], any Error>] {
+        let inputs = batch.map { SequenceInput(tokens: [$0.token], cache: $0.cache, outputs: [0]) }
+        if let rows = try? network.forward(inputs, emit: .logits, threads: threads) { return rows.map { .success($0) } }
+        return inputs.map { input in Result { try network.forward([input], emit: .logits, threads: threads)[0] } }
     }
 }

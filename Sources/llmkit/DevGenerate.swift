@@ -1,5 +1,7 @@
 // llmkit dev generate: greedy continuation of given token ids, printed as JSON with the per-step top-1 minus
-// top-2 logit margins — the shape of the llama.cpp references in ../shared/reference/greedy-*.json.
+// top-2 logit margins — the shape of the llama.cpp references in ../shared/reference/greedy-*.json. Several
+// --ids prompts are prefilled one by one and then decoded together, one batched forward pass per step (the
+// server's continuous batching); one JSON line per prompt, in order.
 import ArgumentParser
 import Foundation
 import Formats
@@ -10,7 +12,7 @@ struct DevGenerate: ParsableCommand {
         commandName: "generate", abstract: "Greedy continuation of token ids (JSON: ids, margins, first-step top 5).")
 
     @Argument(help: "GGUF model.") var model: String
-    @Option(help: "Prompt token ids, comma-separated.") var ids: String
+    @Option(help: "Prompt token ids, comma-separated (repeat for several prompts decoded as one batch).") var ids: [String]
     @Option(name: .shortAndLong, help: "Tokens to generate.") var n = 64
     @Option(name: .shortAndLong, help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Context length.") var ctx = 1024
@@ -20,35 +22,46 @@ struct DevGenerate: ParsableCommand {
 
     func run() throws {
         do {
-            let prompt = try ids.split(separator: ",").map { s -> Int in
-                guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad id '\(s)'") }
-                return v
+            let prompts = try ids.map { list in
+                try list.split(separator: ",").map { s -> Int in
+                    guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad id '\(s)'") }
+                    return v
+                }
             }
+            guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw ValidationError("--ids needs at least one id") }
+            guard logitsOut == nil || prompts.count == 1 else { throw ValidationError("--logits-out takes a single --ids prompt") }
             guard let precision = KVCache.Precision(rawValue: cacheType) else { throw ValidationError("--cache-type must be f16 or f32") }
             let net = try Model.network(try GGUFFile(path: model))
-            let cache = net.makeCache(contextLength: ctx, precision: precision)
+            let caches = prompts.map { _ in net.makeCache(contextLength: ctx, precision: precision) }
             if let logitsOut {
-                let all = try net.forward(prompt, cache: cache, outputs: Array(prompt.indices), threads: threads)
+                let all = try net.forward(prompts[0], cache: caches[0], outputs: Array(prompts[0].indices), threads: threads)
                 try all.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: logitsOut)) }
-                cache.truncate(to: 0)
+                caches[0].truncate(to: 0)
             }
-            var logits = try net.forward(prompt, cache: cache, outputs: [prompt.count - 1], threads: threads)
-            let top5 = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5).map { i in
-                JSON.object([("id", .int(i)), ("logit", JSON.float(logits[i]))])
+            var logits = try zip(prompts, caches).map { p, c in try net.forward(p, cache: c, outputs: [p.count - 1], threads: threads) }
+            let top5 = logits.map { l in
+                l.indices.sorted { l[$0] > l[$1] }.prefix(5).map { i in JSON.object([("id", .int(i)), ("logit", JSON.float(l[i]))]) }
             }
-            var out: [Int] = [], margins: [Float] = []
+            var out = prompts.map { _ in [Int]() }, margins = prompts.map { _ in [Float]() }
             for step in 0..<n {
-                var best = 0, a = -Float.infinity, b = -Float.infinity
-                for (i, v) in logits.enumerated() {
-                    if v > a { b = a; a = v; best = i } else if v > b { b = v }
+                for (s, l) in logits.enumerated() {
+                    var best = 0, a = -Float.infinity, b = -Float.infinity
+                    for (i, v) in l.enumerated() {
+                        if v > a { b = a; a = v; best = i } else if v > b { b = v }
+                    }
+                    out[s].append(best)
+                    margins[s].append(a - b)
                 }
-                out.append(best)
-                margins.append(a - b)
-                if step + 1 < n { logits = try net.forward([best], cache: cache, outputs: [0], threads: threads) }
+                if step + 1 < n {
+                    let inputs = caches.indices.map { SequenceInput(tokens: [out[$0].last!], cache: caches[$0], outputs: [0]) }
+                    logits = try net.forward(inputs, emit: .logits, threads: threads)
+                }
             }
-            let json = JSON.object([("ids", .array(out.map { .int($0) })), ("margins", .array(margins.map { JSON.float($0) })),
-                                    ("first_step_top5", .array(top5))])
-            print(json.serialized())
+            for s in prompts.indices {
+                let json = JSON.object([("ids", .array(out[s].map { .int($0) })), ("margins", .array(margins[s].map { JSON.float($0) })),
+                                        ("first_step_top5", .array(top5[s]))])
+                print(json.serialized())
+            }
         } catch let e as ValidationError {
             throw e
         } catch {

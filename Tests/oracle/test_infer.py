@@ -46,6 +46,25 @@ def test_greedy_ids_match_llamacpp(smollm2_variant, variant):
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.parametrize("variant", ["Q4_1", "Q4_0", "Q8_0"])
+def test_batched_decode_gives_each_prompt_its_own_tokens(smollm2_variant, variant):
+    """All reference prompts decoded together (one forward pass per step over every sequence, as the server's
+    continuous batching does): each prompt's ids equal llama.cpp's single-sequence reference, as alone."""
+    model = smollm2_variant(variant)
+    results = reference(variant)["results"]
+    args = [a for r in results for a in ("--ids", ",".join(map(str, r["prompt_ids"])))]
+    rows = [json.loads(line) for line in llmkit("dev", "generate", model, *args, "-n", "64", "--ctx", "1024").stdout.splitlines()]
+    assert len(rows) == len(results)
+    failures = []
+    for r, got in zip(results, rows):
+        want, margins = r["generated_ids_64_ignore_eog"], r["top1_minus_top2_logit"]
+        limit = next((i for i, m in enumerate(margins) if m < MARGIN), len(want))
+        first = next((i for i, (a, b) in enumerate(zip(got["ids"], want)) if a != b), None)
+        if first is not None and first < limit:
+            failures.append(f"{r['id']}: step {first} got {got['ids'][first]} want {want[first]}")
+    assert not failures, "\n".join(failures)
+
+
 def test_first_step_logits_match_llamacpp(smollm2_variant):
     """The five largest logits of the first step, to llama.cpp's printed precision."""
     for r in reference("Q8_0")["results"][:3]:
