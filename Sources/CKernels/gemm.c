@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -719,6 +720,184 @@ G_512 void llk_panel_q6_K_q8_K_avx512(int n, const void *w, size_t ws, int wr, c
     }
 }
 
+// Q4_K / Q6_K panels in llama.cpp's x86 summation orders (ops.c, "Q4_K and Q6_K in llama.cpp's orders"): the same
+// decoded panels, other epilogues. Q4_K: two float chains per output (sums and mins), one FMA each per pair of
+// sub-blocks for activation rows below `grouped` (llama.cpp's repacked gemm) or per super-block above (its gemv),
+// continued across slabs (acc in out, the mins' chain in a side buffer) and subtracted at the end. Q6_K: eight
+// float lanes per output as vec_dot_q6_K_q8_K keeps them (lane t = 4-weight groups t, t + 8, … of the super-block,
+// each times its 16-weight sub-block's scale, minus 32·(scaled bsums 2t, 2t+1)), reduced 8 → 4 → 2 → 1 at the end.
+enum { PO_NC = 4 };
+
+G_512 G_INLINE void g_q4k_order_micro(const int NC, const g_q4k_panel *P, int nsb, const uint8_t *a, size_t as,
+                                      int j0, int grouped, float *out, size_t os, float *mins, int wr, int first, int last) {
+    const __mmask16 k = (__mmask16)((1u << wr) - 1);
+    __m512 facc[PO_NC], fmin[PO_NC];
+    for (int j = 0; j < NC; ++j) {
+        facc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k, out + j * os);
+        fmin[j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(mins + 16 * j);
+    }
+    for (int b = 0; b < nsb; ++b) {
+        const uint8_t *ab = a + (size_t)b * 292;
+        __attribute__((aligned(16))) int16_t bs[PO_NC][8];
+        for (int j = 0; j < NC; ++j) {
+            const __m256i b16 = _mm256_loadu_si256((const __m256i *)(ab + j * as + 260));
+            _mm_store_si128((__m128i *)bs[j], _mm_hadd_epi16(_mm256_castsi256_si128(b16), _mm256_extracti128_si256(b16, 1)));
+        }
+        const __m512 D = _mm512_load_ps(P->d[b]), DM = _mm512_load_ps(P->dmin[b]);
+        __m512i sb_sum[PO_NC], sb_min[PO_NC];
+        for (int j = 0; j < NC; ++j) sb_sum[j] = sb_min[j] = _mm512_setzero_si512();
+        for (int pr = 0; pr < 4; ++pr) {
+            __m512i ps[PO_NC];
+            for (int j = 0; j < NC; ++j) ps[j] = _mm512_setzero_si512();
+            for (int h = 0; h < 2; ++h) {
+                const int sub = 2 * pr + h;
+                __m512i acc[PO_NC];
+                for (int j = 0; j < NC; ++j) acc[j] = _mm512_setzero_si512();
+                for (int g = 0; g < 8; ++g) {
+                    const __m512i W = _mm512_load_si512((const __m512i *)P->q[b][8 * sub + g]);
+                    for (int j = 0; j < NC; ++j)
+                        acc[j] = _mm512_dpbusd_epi32(acc[j], W, g_bcast32(ab + j * as + 4 + 32 * sub + 4 * g));
+                }
+                const __m512i SC = _mm512_load_si512((const __m512i *)P->sc[b][sub]);
+                for (int j = 0; j < NC; ++j) ps[j] = _mm512_add_epi32(ps[j], _mm512_mullo_epi32(acc[j], SC));
+            }
+            for (int j = 0; j < NC; ++j) {
+                const __m512i pm = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512((const __m512i *)P->mn[b][pr]),
+                                                       g_bcast32((const uint8_t *)bs[j] + 4 * pr));
+                float da;
+                __builtin_memcpy(&da, ab + j * as, 4);
+                if (j0 + j < grouped) {
+                    const __m512 A = _mm512_set1_ps(da);
+                    facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ps[j]), _mm512_mul_ps(D, A), facc[j]);
+                    fmin[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pm), _mm512_mul_ps(DM, A), fmin[j]);
+                } else {
+                    sb_sum[j] = _mm512_add_epi32(sb_sum[j], ps[j]);
+                    sb_min[j] = _mm512_add_epi32(sb_min[j], pm);
+                }
+            }
+        }
+        for (int j = 0; j < NC; ++j) {
+            if (j0 + j < grouped) continue;
+            float da;
+            __builtin_memcpy(&da, ab + j * as, 4);
+            const __m512 A = _mm512_set1_ps(da);
+            facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb_sum[j]), _mm512_mul_ps(D, A), facc[j]);
+            fmin[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb_min[j]), _mm512_mul_ps(DM, A), fmin[j]);
+        }
+    }
+    for (int j = 0; j < NC; ++j) {
+        if (last) {
+            _mm512_mask_storeu_ps(out + j * os, k, _mm512_sub_ps(facc[j], fmin[j]));
+        } else {
+            _mm512_mask_storeu_ps(out + j * os, k, facc[j]);
+            _mm512_storeu_ps(mins + 16 * j, fmin[j]);
+        }
+    }
+}
+
+G_512 void llk_panel_q4_K_order_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                       float *out, size_t os, int grouped) {
+    const int nb = n / 256;
+    const uint8_t *rows[16];
+    for (int i = 0; i < 16; ++i) rows[i] = (const uint8_t *)w + (size_t)(i < wr ? i : 0) * ws;
+    float *mins = (float *)malloc((size_t)(ar > 0 ? ar : 1) * 16 * sizeof(float));
+    if (!mins) {
+        for (int j = 0; j < ar; ++j)
+            for (int i = 0; i < wr; ++i)
+                out[(size_t)j * os + i] = llk_dot_q4_K_q8_K_order(n, rows[i], (const uint8_t *)a + (size_t)j * as, j < grouped);
+        return;
+    }
+    g_q4k_panel P;
+    for (int sb0 = 0; sb0 < nb; sb0 += P_SLAB) {
+        const int nsb = nb - sb0 < P_SLAB ? nb - sb0 : P_SLAB;
+        const int first = sb0 == 0, last = sb0 + nsb == nb;
+        g_q4k_unpack(&P, rows, sb0, nsb);
+        const uint8_t *a0 = (const uint8_t *)a + (size_t)sb0 * 292;
+        for (int j = 0; j < ar; j += PO_NC) {
+            const int nc = ar - j < PO_NC ? ar - j : PO_NC;
+            switch (nc) {
+#define PO_CASE(N) case N: g_q4k_order_micro(N, &P, nsb, a0 + j * as, as, j, grouped, out + j * os, os, mins + 16 * j, wr, first, last); break;
+                PO_CASE(1) PO_CASE(2) PO_CASE(3) PO_CASE(4)
+#undef PO_CASE
+                default: break;
+            }
+        }
+    }
+    free(mins);
+}
+
+G_512 G_INLINE void g_q6k_order_micro(const int NC, const g_q6k_panel *P, int nsb, const uint8_t *a, size_t as,
+                                      float *out, size_t os, float *lanes, int wr, int first, int last) {
+    const __mmask16 k = (__mmask16)((1u << wr) - 1);
+    for (int b = 0; b < nsb; ++b) {
+        const uint8_t *ab = a + (size_t)b * 292;
+        for (int j = 0; j < NC; ++j) {
+            const uint8_t *aj = ab + j * as;
+            __m512i L[8];
+            for (int t = 0; t < 8; ++t) {
+                // −32·(sc_2t·bsum_2t + sc_2t+1·bsum_2t+1)
+                const __m512i o = _mm512_add_epi32(
+                    _mm512_mullo_epi32(_mm512_load_si512((const __m512i *)P->sc[b][2 * t]), _mm512_set1_epi32((int16_t)g_rd16(aj + 260 + 4 * t))),
+                    _mm512_mullo_epi32(_mm512_load_si512((const __m512i *)P->sc[b][2 * t + 1]), _mm512_set1_epi32((int16_t)g_rd16(aj + 262 + 4 * t))));
+                L[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(o, 5));
+            }
+            for (int s = 0; s < 16; ++s) {
+                const __m512i SC = _mm512_load_si512((const __m512i *)P->sc[b][s]);
+                for (int g = 0; g < 4; ++g) {
+                    const __m512i W = _mm512_load_si512((const __m512i *)P->q[b][4 * s + g]);
+                    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W, g_bcast32(aj + 4 + 16 * s + 4 * g));
+                    const int t = 4 * (s & 1) + g;
+                    L[t] = _mm512_add_epi32(L[t], _mm512_mullo_epi32(p, SC));
+                }
+            }
+            float da;
+            __builtin_memcpy(&da, aj, 4);
+            const __m512 d = _mm512_mul_ps(_mm512_set1_ps(da), _mm512_load_ps(P->d[b]));
+            float *lj = lanes + 128 * j;
+            for (int t = 0; t < 8; ++t) {
+                const __m512 prev = (first && b == 0) ? _mm512_setzero_ps() : _mm512_loadu_ps(lj + 16 * t);
+                _mm512_storeu_ps(lj + 16 * t, _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(L[t]), prev));
+            }
+        }
+    }
+    if (!last) return;
+    for (int j = 0; j < NC; ++j) {
+        const float *lj = lanes + 128 * j;
+        __m512 r[4];
+        for (int i = 0; i < 4; ++i) r[i] = _mm512_add_ps(_mm512_loadu_ps(lj + 16 * (i + 4)), _mm512_loadu_ps(lj + 16 * i));
+        _mm512_mask_storeu_ps(out + j * os, k, _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3])));
+    }
+}
+
+G_512 void llk_panel_q6_K_order_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                       float *out, size_t os) {
+    const int nb = n / 256;
+    const uint8_t *rows[16];
+    for (int i = 0; i < 16; ++i) rows[i] = (const uint8_t *)w + (size_t)(i < wr ? i : 0) * ws;
+    float *lanes = (float *)malloc((size_t)(ar > 0 ? ar : 1) * 128 * sizeof(float));  // 8 lanes × 16 rows per activation row
+    if (!lanes) {
+        for (int j = 0; j < ar; ++j)
+            for (int i = 0; i < wr; ++i) out[(size_t)j * os + i] = llk_dot_q6_K_q8_K_order(n, rows[i], (const uint8_t *)a + (size_t)j * as);
+        return;
+    }
+    g_q6k_panel P;
+    for (int sb0 = 0; sb0 < nb; sb0 += P_SLAB) {
+        const int nsb = nb - sb0 < P_SLAB ? nb - sb0 : P_SLAB;
+        g_q6k_unpack(&P, rows, sb0, nsb);
+        const uint8_t *a0 = (const uint8_t *)a + (size_t)sb0 * 292;
+        for (int j = 0; j < ar; j += PO_NC) {
+            const int nc = ar - j < PO_NC ? ar - j : PO_NC;
+            switch (nc) {
+#define PO_CASE(N) case N: g_q6k_order_micro(N, &P, nsb, a0 + j * as, as, out + j * os, os, lanes + 128 * j, wr, sb0 == 0, sb0 + nsb == nb); break;
+                PO_CASE(1) PO_CASE(2) PO_CASE(3) PO_CASE(4)
+#undef PO_CASE
+                default: break;
+            }
+        }
+    }
+    free(lanes);
+}
+
 // Q4_0 / Q8_0 × Q8_0 panels (AVX-512 VNNI): the same scheme with 32-weight blocks. Weights decoded to unsigned
 // bytes (Q4_0: the raw nibble = q + 8; Q8_0: w ⊕ 0x80 = w + 128), so each block's int32 sum starts at
 // −off·Σa (off = 8 / 128; Σa of every activation block computed once per 8 activation rows and slab with a
@@ -915,4 +1094,40 @@ llk_gemm_fn llk_gemm_select(uint32_t type, uint32_t features) {
         return f;
     }
     return NULL;
+}
+
+// Q4_K / Q6_K panels in llama.cpp's orders: the AVX-512 VNNI panels where the CPU has them, else the order dots
+// (ops.c) one output at a time — the same floats either way.
+static int korder_panels(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                 __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512dq");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+void llk_panel_q4_K_order(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar, float *out,
+                          size_t os, int grouped) {
+#if defined(__x86_64__)
+    if (korder_panels()) { llk_panel_q4_K_order_avx512(n, w, ws, wr, a, as, ar, out, os, grouped); return; }
+#endif
+    for (int j = 0; j < ar; ++j)
+        for (int i = 0; i < wr; ++i)
+            out[(size_t)j * os + i] = llk_dot_q4_K_q8_K_order(n, (const uint8_t *)w + (size_t)i * ws, (const uint8_t *)a + (size_t)j * as, j < grouped);
+}
+
+void llk_panel_q6_K_order(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar, float *out,
+                          size_t os) {
+#if defined(__x86_64__)
+    if (korder_panels()) { llk_panel_q6_K_order_avx512(n, w, ws, wr, a, as, ar, out, os); return; }
+#endif
+    for (int j = 0; j < ar; ++j)
+        for (int i = 0; i < wr; ++i)
+            out[(size_t)j * os + i] = llk_dot_q6_K_q8_K_order(n, (const uint8_t *)w + (size_t)i * ws, (const uint8_t *)a + (size_t)j * as);
 }

@@ -610,3 +610,292 @@ void llk_gemv_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, cons
 #endif
     for (int i = 0; i < w_rows; i++) out[i] = llk_dot_q4_0_q8_0_chain(n, (const uint8_t *)w + (size_t)i * w_stride, a);
 }
+
+// MARK: - Q4_K and Q6_K in llama.cpp's orders (x86)
+// The integer parts of a K-quant dot product are exact in any order; what decides the float result is where the
+// integers are converted and in which order the floats are summed. On AVX2 / AVX-512 CPUs llama.cpp computes:
+//   Q4_K, matrices with rows % 8 == 0 (repacked 8×8, repack.cpp), per output, two chains summed at the end:
+//     gemv (decode, and the batch rows past the last multiple of 4): per super-block,
+//       acc = fma((float)Σ_s sc_s·raw_s, d·d_a, acc); accmin = fma((float)Σ_s m_s·bsum_s, dmin·d_a, accmin)
+//     gemm (batch rows in groups of 4): the same per pair of 32-weight sub-blocks instead of per super-block;
+//     result acc − accmin.
+//   Q6_K (not repacked), every batch size: vec_dot_q6_K_q8_K's AVX2 order — 8 int32 lanes per super-block, lane t
+//     holding the products of bytes 4t..4t+3 of each 32-weight vector (times their sub-block scale) minus 32·(the
+//     scaled bsums 2t, 2t+1); acc_t = fma(d_a·d, (float)lane_t, acc_t); at the end an 8 → 4 → 2 → 1 pairwise sum.
+//     (llama.cpp builds newer than the references' commit route Q6_K batches of 8+ to "tiled" kernels with yet
+//     another order; the references — and so these kernels — follow vec_dot.)
+// Layouts: Q4_K 144 B = d, dmin, scales[12] @4, qs[128] @16; Q6_K 210 B = ql[128], qh[64] @128, scales[16] @192,
+// d @208; Q8_K 292 B = d (f32), qs[256] @4, bsums[16] (int16, per 16) @260.
+
+static inline void k4_scale_min(const uint8_t *q, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+static inline int16_t rd_i16(const uint8_t *p) { int16_t v; memcpy(&v, p, 2); return v; }
+static inline float rd_f32(const uint8_t *p) { float v; memcpy(&v, p, 4); return v; }
+
+// Q4_K super-block integers: isum[sb], imin[sb] for the 4 pairs of 32-weight sub-blocks.
+static void q4_K_ints_generic(const uint8_t *x, const uint8_t *y, int32_t isum[4], int32_t imin[4]) {
+    const uint8_t *qs = x + 16;
+    const int8_t *q8 = (const int8_t *)(y + 4);
+    for (int sb = 0; sb < 4; sb++) {
+        int32_t s = 0, mn = 0;
+        for (int h = 0; h < 2; h++) {
+            const int sub = 2 * sb + h;
+            int sc, m;
+            k4_scale_min(x + 4, sub, &sc, &m);
+            int32_t raw = 0;
+            for (int l = 0; l < 32; l++) raw += ((qs[32 * sb + l] >> (4 * h)) & 15) * q8[32 * sub + l];
+            s += sc * raw;
+            mn += m * (rd_i16(y + 260 + 4 * sub) + rd_i16(y + 262 + 4 * sub));
+        }
+        isum[sb] = s;
+        imin[sb] = mn;
+    }
+}
+
+// Q6_K super-block integers: the 8 lanes of vec_dot_q6_K_q8_K's AVX2 order.
+static void q6_K_lanes_generic(const uint8_t *x, const uint8_t *y, int32_t L[8]) {
+    const uint8_t *ql = x, *qh = x + 128;
+    const int8_t *sc = (const int8_t *)(x + 192), *q8 = (const int8_t *)(y + 4);
+    uint8_t q[256];
+    for (int j = 0; j < 2; j++) {
+        for (int l = 0; l < 32; l++) {
+            const uint8_t h = qh[32 * j + l];
+            q[128 * j + l] = (uint8_t)((ql[64 * j + l] & 15) | ((h & 3) << 4));
+            q[128 * j + 32 + l] = (uint8_t)((ql[64 * j + 32 + l] & 15) | (((h >> 2) & 3) << 4));
+            q[128 * j + 64 + l] = (uint8_t)((ql[64 * j + l] >> 4) | (((h >> 4) & 3) << 4));
+            q[128 * j + 96 + l] = (uint8_t)((ql[64 * j + 32 + l] >> 4) | (((h >> 6) & 3) << 4));
+        }
+    }
+    for (int t = 0; t < 8; t++) {
+        int32_t s = 0;
+        for (int v = 0; v < 8; v++) {  // the 32-weight vectors 128j + 32k, v = 4j + k
+            const int base = 32 * v + 4 * t, sub = 2 * v + (t >= 4);
+            int32_t p = 0;
+            for (int e = 0; e < 4; e++) p += q[base + e] * q8[base + e];
+            s += sc[sub] * p;
+        }
+        L[t] = s - 32 * (rd_i16(y + 260 + 4 * t) * sc[2 * t] + rd_i16(y + 262 + 4 * t) * sc[2 * t + 1]);
+    }
+}
+
+#if LLK_X86
+#define T_KORD __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma")))
+
+T_KORD static void q4_K_ints_512(const uint8_t *x, const uint8_t *y, int32_t isum[4], int32_t imin[4]) {
+    int sc[8], m[8];
+    for (int j = 0; j < 8; j++) k4_scale_min(x + 4, j, &sc[j], &m[j]);
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int sb = 0; sb < 4; sb++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(x + 16 + 32 * sb));
+        const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(raw, m4)),
+                                             _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4), 1);
+        const __m512i a = _mm512_loadu_si512((const void *)(y + 4 + 64 * sb));
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
+        const __m512i s = _mm512_mullo_epi32(p, _mm512_inserti64x4(_mm512_set1_epi32(sc[2 * sb]),
+                                                                   _mm256_set1_epi32(sc[2 * sb + 1]), 1));
+        isum[sb] = _mm512_reduce_add_epi32(s);
+        imin[sb] = m[2 * sb] * (rd_i16(y + 260 + 8 * sb) + rd_i16(y + 262 + 8 * sb)) +
+                   m[2 * sb + 1] * (rd_i16(y + 264 + 8 * sb) + rd_i16(y + 266 + 8 * sb));
+    }
+}
+
+T_KORD static void q6_K_lanes_512(const uint8_t *x, const uint8_t *y, int32_t L[8]) {
+    const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
+    const int8_t *sc = (const int8_t *)(x + 192);
+    __m256i sum = _mm256_setzero_si256();
+    for (int j = 0; j < 2; j++) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x + 64 * j));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x + 64 * j + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(x + 128 + 32 * j));
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, m15), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4)),
+            _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m15), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m15), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4)),
+        };
+        for (int k = 0; k < 4; k++) {
+            const int v = 4 * j + k;
+            const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k],
+                                                  _mm256_loadu_si256((const __m256i *)(y + 4 + 32 * v)));
+            const __m256i s = _mm256_setr_epi32(sc[2 * v], sc[2 * v], sc[2 * v], sc[2 * v],
+                                                sc[2 * v + 1], sc[2 * v + 1], sc[2 * v + 1], sc[2 * v + 1]);
+            sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(p, s));
+        }
+    }
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)(y + 260));
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+    sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+    _mm256_storeu_si256((__m256i *)L, sum);
+}
+
+
+// Whole rows, AVX2 (also what AVX-512 CPUs run): the same integers through maddubs/madd (exact: |pair sums| ≤
+// 2·63·128), Q6_K's eight float lanes kept in one vector, Q4_K's super-block total with one horizontal sum.
+__attribute__((target("avx2,fma,f16c")))
+static float q6_K_order_avx2(int n, const uint8_t *x, const uint8_t *y) {
+    const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < n / 256; b++) {
+        const uint8_t *bx = x + (size_t)b * 210, *by = y + (size_t)b * 292;
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)(bx + 192));
+        __m256i sum = _mm256_setzero_si256();
+        for (int j = 0; j < 2; j++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(bx + 64 * j));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(bx + 64 * j + 32));
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(bx + 128 + 32 * j));
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, m15), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4)),
+                _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m15), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m15), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4)),
+            };
+            for (int k = 0; k < 4; k++) {
+                const int v = 4 * j + k;
+                const __m256i p16 = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(by + 4 + 32 * v)));
+                // int16 scales: lanes 0-7 sub-block 2v, lanes 8-15 sub-block 2v + 1
+                const __m256i s16 = _mm256_setr_m128i(_mm_set1_epi16((int8_t)bx[192 + 2 * v]), _mm_set1_epi16((int8_t)bx[193 + 2 * v]));
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s16, p16));
+            }
+        }
+        const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(by + 260)), _mm256_cvtepi8_epi16(sc8)), 5);
+        const float d = rd_f32(by) * h2f((uint16_t)(bx[208] | bx[209] << 8));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sum, off)), acc);
+    }
+    float a8[8], r[4];
+    _mm256_storeu_ps(a8, acc);
+    for (int i = 0; i < 4; i++) r[i] = a8[i + 4] + a8[i];
+    return (r[0] + r[2]) + (r[1] + r[3]);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static float q4_K_gemv_order_avx2(int n, const uint8_t *x, const uint8_t *y) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    float acc = 0, accmin = 0;
+    for (int b = 0; b < n / 256; b++) {
+        const uint8_t *bx = x + (size_t)b * 144, *by = y + (size_t)b * 292;
+        // 12 packed bytes → scales in bytes 0..7 and mins in bytes 8..15 of u
+        uint32_t u[4], a0, a1, a2;
+        memcpy(&a0, bx + 4, 4); memcpy(&a1, bx + 8, 4); memcpy(&a2, bx + 12, 4);
+        u[0] = a0 & 0x3f3f3f3f;
+        u[1] = (a2 & 0x0f0f0f0f) | (((a0 >> 6) & 0x03030303) << 4);
+        u[2] = a1 & 0x3f3f3f3f;
+        u[3] = ((a2 >> 4) & 0x0f0f0f0f) | (((a1 >> 6) & 0x03030303) << 4);
+        const __m128i sm = _mm_loadu_si128((const __m128i *)u);
+        const __m256i sm16 = _mm256_cvtepu8_epi16(sm);  // int16 lanes 0..7 scales, 8..15 mins
+        __m256i sum = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(bx + 16 + 32 * c));
+            const __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(raw, m4), _mm256_loadu_si256((const __m256i *)(by + 4 + 64 * c)));
+            const __m256i phi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4),
+                                                     _mm256_loadu_si256((const __m256i *)(by + 36 + 64 * c)));
+            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(plo, _mm256_set1_epi16((int16_t)((const uint8_t *)u)[2 * c])));
+            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(phi, _mm256_set1_epi16((int16_t)((const uint8_t *)u)[2 * c + 1])));
+        }
+        // Σ m_s·(bsum_2s + bsum_2s+1): pair sums by hadd (int16, ≤ 2·16·128), then madd with the mins
+        const __m256i bs = _mm256_loadu_si256((const __m256i *)(by + 260));
+        const __m128i b32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+        __m128i mn = _mm_madd_epi16(b32, _mm256_extracti128_si256(sm16, 1));
+        __m128i r = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        // horizontal sums of r (scales part) and mn (mins part) together
+        __m128i t = _mm_hadd_epi32(r, mn);  // r0+r1, r2+r3, m0+m1, m2+m3
+        t = _mm_hadd_epi32(t, t);           // Σr, Σm, …
+        const float da = rd_f32(by);
+        acc = fmaf((float)_mm_cvtsi128_si32(t), _cvtsh_ss((uint16_t)(bx[0] | bx[1] << 8)) * da, acc);
+        accmin = fmaf((float)_mm_extract_epi32(t, 1), _cvtsh_ss((uint16_t)(bx[2] | bx[3] << 8)) * da, accmin);
+    }
+    return acc - accmin;
+}
+#endif
+
+static int korder_simd(void) {
+#if LLK_X86
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = isa_level() == ISA_AVX512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+static inline void q4_K_ints(const uint8_t *x, const uint8_t *y, int32_t isum[4], int32_t imin[4], int simd) {
+#if LLK_X86
+    if (simd) { q4_K_ints_512(x, y, isum, imin); return; }
+#endif
+    (void)simd;
+    q4_K_ints_generic(x, y, isum, imin);
+}
+
+static inline void q6_K_lanes(const uint8_t *x, const uint8_t *y, int32_t L[8], int simd) {
+#if LLK_X86
+    if (simd) { q6_K_lanes_512(x, y, L); return; }
+#endif
+    (void)simd;
+    q6_K_lanes_generic(x, y, L);
+}
+
+// The float parts (shared by the SIMD and portable integer cores; fmaf is the fused operation either way).
+static float q4_K_order(int n, const void *vx, const void *vy, int per_pair, int simd) {
+    const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
+    float acc = 0, accmin = 0;
+    for (int b = 0; b < n / 256; b++) {
+        const uint8_t *bx = x + (size_t)b * 144, *by = y + (size_t)b * 292;
+        int32_t isum[4], imin[4];
+        q4_K_ints(bx, by, isum, imin, simd);
+        const float da = rd_f32(by);
+        const float sd = h2f((uint16_t)(bx[0] | bx[1] << 8)) * da, sm = h2f((uint16_t)(bx[2] | bx[3] << 8)) * da;
+        if (per_pair) {
+            for (int sb = 0; sb < 4; sb++) {
+                acc = fmaf((float)isum[sb], sd, acc);
+                accmin = fmaf((float)imin[sb], sm, accmin);
+            }
+        } else {
+            acc = fmaf((float)(isum[0] + isum[1] + isum[2] + isum[3]), sd, acc);
+            accmin = fmaf((float)(imin[0] + imin[1] + imin[2] + imin[3]), sm, accmin);
+        }
+    }
+    return acc - accmin;
+}
+
+static float q6_K_order(int n, const void *vx, const void *vy, int simd) {
+    const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
+    float acc8[8] = {0};
+    for (int b = 0; b < n / 256; b++) {
+        const uint8_t *bx = x + (size_t)b * 210, *by = y + (size_t)b * 292;
+        int32_t L[8];
+        q6_K_lanes(bx, by, L, simd);
+        const float d = rd_f32(by) * h2f((uint16_t)(bx[208] | bx[209] << 8));
+        for (int t = 0; t < 8; t++) acc8[t] = fmaf(d, (float)L[t], acc8[t]);
+    }
+    float r[4];
+    for (int i = 0; i < 4; i++) r[i] = acc8[i + 4] + acc8[i];
+    return (r[0] + r[2]) + (r[1] + r[3]);
+}
+
+float llk_dot_q4_K_q8_K_order(int n, const void *x, const void *y, int per_pair) {
+#if LLK_X86
+    if (!per_pair && isa_level() >= ISA_AVX2) return q4_K_gemv_order_avx2(n, (const uint8_t *)x, (const uint8_t *)y);
+#endif
+    return q4_K_order(n, x, y, per_pair, korder_simd());
+}
+float llk_dot_q4_K_q8_K_order_ref(int n, const void *x, const void *y, int per_pair) { return q4_K_order(n, x, y, per_pair, 0); }
+float llk_dot_q6_K_q8_K_order(int n, const void *x, const void *y) {
+#if LLK_X86
+    if (isa_level() >= ISA_AVX2) return q6_K_order_avx2(n, (const uint8_t *)x, (const uint8_t *)y);
+#endif
+    return q6_K_order(n, x, y, korder_simd());
+}
+float llk_dot_q6_K_q8_K_order_ref(int n, const void *x, const void *y) { return q6_K_order(n, x, y, 0); }
+
+int llk_k_quants_use_llamacpp_order(void) { return isa_level() >= ISA_AVX2; }

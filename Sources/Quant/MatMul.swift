@@ -86,6 +86,38 @@ public enum MatMul {
             }
             return
         }
+        // Q4_K (rows % 8 == 0) and Q6_K on x86: llama.cpp's summation orders (ops.c), chosen per activation row as
+        // llama.cpp chooses its kernels — Q4_K's repacked gemm for the rows in groups of 4 (batches of 4+), its
+        // gemv for the rest; Q6_K's vec_dot for every batch.
+        if MatMul.kQuantOrder && (type == .q6_K || (type == .q4_K && rows % 8 == 0)) {
+            let q4 = type == .q4_K
+            let grouped = batch >= 4 ? batch - batch % 4 : 0
+            if batch >= 2 {
+                // 16 weight rows decoded once per call against the whole batch (gemm.c's order panels).
+                let groups = (rows + 15) / 16
+                ThreadPool.shared.run(ranges: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
+                    for g in range {
+                        let r = g * 16, nr = Int32(min(16, rows - r))
+                        if q4 {
+                            llk_panel_q4_K_order(Int32(cols), wv.value + r * stride, stride, nr, qv.value, aStride, Int32(batch),
+                                                 yv.value + r, rows, Int32(grouped))
+                        } else {
+                            llk_panel_q6_K_order(Int32(cols), wv.value + r * stride, stride, nr, qv.value, aStride, Int32(batch),
+                                                 yv.value + r, rows)
+                        }
+                    }
+                }
+                return
+            }
+            ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+                let a = qv.value
+                for r in range {
+                    yv.value[r] = q4 ? llk_dot_q4_K_q8_K_order(Int32(cols), wv.value + r * stride, a, 0)
+                                     : llk_dot_q6_K_q8_K_order(Int32(cols), wv.value + r * stride, a)
+                }
+            }
+            return
+        }
         // A batch of 8 or more with a panel kernel: 16 weight rows decoded once per call against the whole batch,
         // the 16-row groups split across the pool.
         if batch >= panelFrom, type != .q8_0, let panel = MatMul.panelKernel(for: type) {
@@ -155,6 +187,7 @@ public enum MatMul {
     /// The smallest batch that goes to a panel kernel (below it the weight decoding is not paid back).
     public static let panelMinBatch = 8
     static let q4_0ChainGemv = llk_gemv_q4_0_chain_available() != 0
+    static let kQuantOrder = llk_k_quants_use_llamacpp_order() != 0
 
     /// The panel kernel (CKernels gemm.c: up to 16 weight rows × a whole batch per call) for `weightType` on
     /// this CPU, or nil.

@@ -136,3 +136,84 @@ func q4_0ChainKernelsEqualTheirReferenceBitForBit(cols: Int) {
     #expect(Int8(bitPattern: out[4]) == 4)
     #expect(Int8(bitPattern: out[5]) == -2)
 }
+
+/// Q4_K / Q6_K in llama.cpp's x86 orders: the SIMD integer cores give the portable ones' floats bit for bit, and
+/// every order is the same dot product within float rounding.
+@Test(arguments: [GGMLType.q4_K, .q6_K])
+func kQuantOrderKernelsEqualTheirReference(type: GGMLType) {
+    let cols = 1536, rows = 9
+    var r = Rng(s: 77)
+    let wf = (0..<(rows * cols)).map { _ in r.float(0.5) }
+    let af = (0..<cols).map { _ in r.float(3) }
+    let ws = type.byteCount(elements: cols)!, as_ = GGMLType.q8_K.byteCount(elements: cols)!
+    var w = [UInt8](repeating: 0, count: rows * ws), a = [UInt8](repeating: 0, count: as_)
+    w.withUnsafeMutableBytes { wb in
+        wf.withUnsafeBufferPointer { wp in
+            for i in 0..<rows { try! Quantize.row(type, wp.baseAddress! + i * cols, wb.baseAddress! + i * ws, cols) }
+        }
+    }
+    a.withUnsafeMutableBytes { ab in
+        af.withUnsafeBufferPointer { Dot.quantizeActivations(.q8_K, $0.baseAddress!, ab.baseAddress!, cols) }
+    }
+    w.withUnsafeBytes { wb in
+        a.withUnsafeBytes { ab in
+            for i in 0..<rows {
+                let x = wb.baseAddress! + i * ws, y = ab.baseAddress!
+                let want = Dot.reference(type, cols, x, y)
+                for variant: Int32 in type == .q4_K ? [0, 1] : [0] {
+                    let got = type == .q4_K ? llk_dot_q4_K_q8_K_order(Int32(cols), x, y, variant)
+                                            : llk_dot_q6_K_q8_K_order(Int32(cols), x, y)
+                    let ref = type == .q4_K ? llk_dot_q4_K_q8_K_order_ref(Int32(cols), x, y, variant)
+                                            : llk_dot_q6_K_q8_K_order_ref(Int32(cols), x, y)
+                    #expect(got == ref)
+                    #expect(abs(got - want) <= 1e-4 * max(1, abs(want)))
+                }
+            }
+        }
+    }
+}
+
+/// The order panels (16 rows × a batch) give the order dots' floats bit for bit, for ragged row counts, batches
+/// that are and are not multiples of 4, and more than one slab of super-blocks.
+@Test(arguments: [GGMLType.q4_K, .q6_K])
+func kQuantOrderPanelsEqualTheOrderDots(type: GGMLType) {
+    let cols = 256 * 6, rows = 13, batch = 11
+    var r = Rng(s: 91)
+    let wf = (0..<(rows * cols)).map { _ in r.float(0.5) }
+    let af = (0..<(batch * cols)).map { _ in r.float(3) }
+    let ws = type.byteCount(elements: cols)!, as_ = GGMLType.q8_K.byteCount(elements: cols)!
+    var w = [UInt8](repeating: 0, count: rows * ws), a = [UInt8](repeating: 0, count: batch * as_)
+    w.withUnsafeMutableBytes { wb in
+        wf.withUnsafeBufferPointer { wp in
+            for i in 0..<rows { try! Quantize.row(type, wp.baseAddress! + i * cols, wb.baseAddress! + i * ws, cols) }
+        }
+    }
+    a.withUnsafeMutableBytes { ab in
+        af.withUnsafeBufferPointer { ap in
+            for j in 0..<batch { Dot.quantizeActivations(.q8_K, ap.baseAddress! + j * cols, ab.baseAddress! + j * as_, cols) }
+        }
+    }
+    let grouped = batch - batch % 4
+    w.withUnsafeBytes { wb in
+        a.withUnsafeBytes { ab in
+            var got = [Float](repeating: .nan, count: rows * batch)
+            got.withUnsafeMutableBufferPointer { g in
+                if type == .q4_K {
+                    llk_panel_q4_K_order(Int32(cols), wb.baseAddress!, ws, Int32(rows), ab.baseAddress!, as_, Int32(batch),
+                                         g.baseAddress!, rows, Int32(grouped))
+                } else {
+                    llk_panel_q6_K_order(Int32(cols), wb.baseAddress!, ws, Int32(rows), ab.baseAddress!, as_, Int32(batch),
+                                         g.baseAddress!, rows)
+                }
+            }
+            for j in 0..<batch {
+                for i in 0..<rows {
+                    let x = wb.baseAddress! + i * ws, y = ab.baseAddress! + j * as_
+                    let want = type == .q4_K ? llk_dot_q4_K_q8_K_order(Int32(cols), x, y, j < grouped ? 1 : 0)
+                                             : llk_dot_q6_K_q8_K_order(Int32(cols), x, y)
+                    #expect(got[j * rows + i] == want, "row \(i) activation \(j)")
+                }
+            }
+        }
+    }
+}

@@ -15,12 +15,6 @@ import pytest
 from conftest import REFERENCE, llmkit
 
 MARGIN = 0.02
-# Variants whose weight kernels llama.cpp runs with a summation order llmkit does not reproduce yet: on AVX2/AVX-512
-# CPUs llama.cpp repacks Q4_K weights (8×8 interleaved gemv/gemm: a scalar FMA chain per output, plus a second
-# chain for the mins) and multiplies Q6_K batches of ≥ 8 rows with its "tiled" kernels; llmkit's Q4_K/Q6_K kernels
-# round differently, so greedy text departs after a few tokens. (Q4_0's repacked order is reproduced: ops.c.)
-# Perplexity still agrees (test_perplexity_matches_llamacpp).
-ORDER_NOT_MATCHED = {"Q4_K_M"}
 
 
 def reference(variant):
@@ -29,8 +23,6 @@ def reference(variant):
 
 @pytest.mark.parametrize("variant", ["Q4_1", "F16", "Q8_0", "Q4_0", "Q4_K_M"])
 def test_greedy_ids_match_llamacpp(smollm2_variant, variant):
-    if variant in ORDER_NOT_MATCHED:
-        pytest.xfail("llama.cpp's repacked/tiled kernel summation order is not reproduced yet")
     model = smollm2_variant(variant)
     failures = []
     for r in reference(variant)["results"]:

@@ -28,3 +28,18 @@ void llk_gemm_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, cons
 /// where llk_gemv_q4_0_chain_available() (else it loops over the chain dot).
 void llk_gemv_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out);
 int llk_gemv_q4_0_chain_available(void);
+/// Q4_K and Q6_K × Q8_K dots in llama.cpp's x86 summation orders (ops.c explains them): Q4_K with the FMA per
+/// super-block (per_pair 0: its repacked gemv) or per pair of sub-blocks (1: its gemm); Q6_K in vec_dot's 8-lane
+/// order. The _ref twins use portable integer code.
+float llk_dot_q4_K_q8_K_order(int n, const void *x, const void *y, int per_pair);
+float llk_dot_q4_K_q8_K_order_ref(int n, const void *x, const void *y, int per_pair);
+float llk_dot_q6_K_q8_K_order(int n, const void *x, const void *y);
+float llk_dot_q6_K_q8_K_order_ref(int n, const void *x, const void *y);
+/// Up to 16 Q4_K / Q6_K weight rows × ar activation rows in those orders (out[j·os + i]); Q4_K's activation rows
+/// below `grouped` take the per-pair (gemm) order, the rest the per-super-block (gemv) one.
+void llk_panel_q4_K_order(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar, float *out,
+                          size_t os, int grouped);
+void llk_panel_q6_K_order(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar, float *out,
+                          size_t os);
+/// Whether llama.cpp on this CPU uses those orders (x86 with AVX2).
+int llk_k_quants_use_llamacpp_order(void);
