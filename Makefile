@@ -54,3 +54,12 @@ bench-rmse: setup release
 
 clean:
 	rm -rf .build
+
+# Load benchmark of llmkit serve (1 vs 8 concurrent streams, TTFT) against llama.cpp's llama-server --parallel 8 on
+# SmolLM2 Q4_0, plus the server's overhead per token over plain decode. llama-server is built by
+# scripts/bench-setup-server.sh into .bench/ (git-ignored).
+.PHONY: bench-server
+bench-server: release
+	@[ -e .bench/SmolLM2-135M-Instruct.Q4_0.gguf ] || { mkdir -p .bench && $$($(SWIFT) build -c release --show-bin-path)/llmkit quantize --allow-requantize --quiet $(MODEL) .bench/SmolLM2-135M-Instruct.Q4_0.gguf q4_0; }
+	.venv/bin/python benchmarks/server-load.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit \
+		--llama-server $$(bash scripts/bench-setup-server.sh) .bench/SmolLM2-135M-Instruct.Q4_0.gguf

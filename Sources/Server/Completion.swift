@@ -42,7 +42,7 @@ extension LLMServer {
 
     /// Loads the model (counted as one use until `finish`), builds the prompt with `build(builder, numCtx)` and queues it.
     func startCompletion(_ m: StoredModel, settings: GenerationSettings, keepAlive: KeepAlive, context: ServerContext,
-                         templateOverride: String? = nil, jsonMode: Bool = false,
+                         templateOverride: String? = nil, format: JSONGrammar? = nil,
                          build: (PromptBuilder, Int) throws -> [Int]) async throws -> Completion {
         let start = now()
         let (runner, loadNs) = try await manager.acquire(m)
@@ -60,7 +60,7 @@ extension LLMServer {
                 throw APIError.badRequest("context token \(bad) is outside the vocabulary (0..<\(runner.model.network.vocabularySize))")
             }
             var request = SequenceRequest(prompt: prompt, settings: settings, contextLength: numCtx, isDisconnected: context.isDisconnected)
-            request.jsonMode = jsonMode
+            request.format = format
             let handle = try runner.submit(request)
             return Completion(stored: m, runner: runner, handle: handle, prompt: prompt, keepAlive: keepAlive,
                               loadNanoseconds: loadNs, start: start, requestID: context.requestID)
@@ -82,6 +82,7 @@ extension LLMServer {
             md["eval_tokens"] = .stringConvertible(r.generatedTokens)
             md["prompt_ms"] = .string(String(format: "%.1f", Double(r.promptNanoseconds) / 1e6))
             md["eval_ms"] = .string(String(format: "%.1f", Double(r.evalNanoseconds) / 1e6))
+            if r.constraintNanoseconds > 0 { md["format_ms"] = .string(String(format: "%.2f", Double(r.constraintNanoseconds) / 1e6)) }
         }
         if let error { md["error"] = .string(error) }
         logger.info("completion", metadata: md)

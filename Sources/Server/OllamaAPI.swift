@@ -13,7 +13,8 @@ struct CommonRequest {
     var keepAlive: KeepAlive
     var options: [(String, JSON)]?
     var truncate: Bool
-    var format: JSON?
+    /// `format`: "json" or a JSON schema, compiled (JSONSchema.swift); nil: free text.
+    var format: JSONGrammar?
 
     init(_ j: RequestJSON, defaultKeepAlive: KeepAlive) throws(APIError) {
         model = try j.string("model") ?? ""
@@ -34,15 +35,14 @@ struct CommonRequest {
         if try j.bool("logprobs") == true { throw .badRequest("logprobs are not supported by llmkit serve yet") }
     }
 
-    /// `format`: "json" (constrained sampling, JSONConstraint.swift) or a JSON Schema object (not yet: a clear 400
-    /// rather than ignored); anything else is Ollama's "invalid format" error.
-    static func format(_ v: JSON?) throws(APIError) -> JSON? {
+    /// `format`: "json" (one JSON object) or a JSON Schema object, both by constrained sampling (JSONConstraint.swift);
+    /// a schema keyword llmkit cannot enforce is a 400; anything else is Ollama's "invalid format" error.
+    static func format(_ v: JSON?) throws(APIError) -> JSONGrammar? {
         guard let v else { return nil }
         switch v {
         case .string(""): return nil
-        case .string("json"): return v
-        case .object:
-            throw .badRequest("format with a JSON schema is not supported by llmkit serve yet (format \"json\" is)")
+        case .string("json"): return JSONGrammar.jsonObject
+        case .object: return try JSONGrammar.compile(schema: v)
         default:
             throw .badRequest("invalid format: \(v.serialized()); expected \"json\" or a valid JSON Schema object")
         }
@@ -84,7 +84,7 @@ extension LLMServer {
         }
 
         let c = try await startCompletion(m, settings: settings, keepAlive: common.keepAlive, context: context, templateOverride: template,
-                                          jsonMode: common.format != nil) { b, numCtx in
+                                          format: common.format) { b, numCtx in
             let log: (String) -> Void = { [logger] in logger.warning("\($0)", metadata: ["id": .string(context.requestID)]) }
             var ids: [Int]
             if raw {
@@ -148,7 +148,7 @@ extension LLMServer {
                                            ("message", message("")), ("done_reason", .string(reason)), ("done", .bool(true))]))
         }
         let c = try await startCompletion(m, settings: settings, keepAlive: common.keepAlive, context: context,
-                                          jsonMode: common.format != nil) { b, numCtx in
+                                          format: common.format) { b, numCtx in
             if !tools.isEmpty, let t = m.template ?? b.model.chatTemplate, !t.contains("tools") {
                 throw APIError.badRequest("\"\(model)\" does not support tools")
             }

@@ -1,7 +1,6 @@
 // OllamaModels: the model-management routes — GET /api/tags, POST /api/show, GET /api/ps, POST /api/copy,
 // DELETE /api/delete, POST /api/create, HEAD/POST /api/blobs/:digest — plus /api/pull and /api/push (a clear
-// error: there is no registry here), POST /api/tokenize and /api/detokenize (beyond Ollama), and the embedding
-// routes (not available until Infer exposes final hidden states: a clear 501).
+// error: there is no registry here), POST /api/tokenize and /api/detokenize (beyond Ollama). Embeddings: EmbeddingAPI.swift.
 import Formats
 import Foundation
 import Hummingbird
@@ -107,12 +106,7 @@ extension LLMServer {
         }
         router.post("/api/tokenize") { request, _ in try await self.tokenize(request) }
         router.post("/api/detokenize") { request, _ in try await self.detokenize(request) }
-        for path in ["/api/embed", "/api/embeddings"] {
-            router.post(RouterPath(stringLiteral: path)) { _, _ -> Response in throw LLMServer.embeddingsUnavailable }
-        }
     }
-
-    static let embeddingsUnavailable = APIError(.notImplemented, "embeddings are not available yet: llmkit's runtime does not expose final hidden states")
 
     /// A model's entry in /api/tags (and the base of /api/ps entries).
     func listEntry(_ m: StoredModel) throws -> [(String, JSON)] {

@@ -13,20 +13,25 @@ extension LLMServer {
         router.post("/v1/completions") { request, context in try await self.openAICompletion(request, context) }
         router.get("/v1/models") { _, _ in self.openAIModels() }
         router.get("/v1/models/:model") { _, context in try self.openAIModel(context.parameters.get("model") ?? "") }
-        router.post("/v1/embeddings") { _, _ -> Response in throw LLMServer.embeddingsUnavailable }
     }
 
-    /// Options from OpenAI's top-level fields, under Ollama's names.
-    /// response_format {"type": "json_object"} → JSON mode; "text" or absent → none; json_schema → not yet.
-    static func openAIJSONMode(_ j: RequestJSON) throws(APIError) -> Bool {
-        guard let rf = try j.object("response_format", type: "ResponseFormat") else { return false }
+    /// response_format {"type": "json_object"} → format "json"; {"type": "json_schema", "json_schema": {"schema"}}
+    /// → that schema; "text" or absent → none.
+    static func openAIFormat(_ j: RequestJSON) throws(APIError) -> JSONGrammar? {
+        guard let rf = try j.object("response_format", type: "ResponseFormat") else { return nil }
         switch try rf.string("type") {
-        case nil, "text": return false
-        case "json_object": return true
-        case "json_schema": throw .badRequest("response_format json_schema is not supported by llmkit serve yet (json_object is)")
+        case nil, "text": return nil
+        case "json_object": return JSONGrammar.jsonObject
+        case "json_schema":
+            guard let schema = try rf.object("json_schema", type: "JSONSchema")?["schema"] else {
+                throw .badRequest("response_format json_schema needs json_schema.schema")
+            }
+            return try JSONGrammar.compile(schema: schema)
         case let t?: throw .badRequest("invalid response_format type \"\(t)\"")
         }
     }
+
+    /// Options from OpenAI's top-level fields, under Ollama's names.
 
     static func openAIOptions(_ j: RequestJSON) throws(APIError) -> [(String, JSON)] {
         var o: [(String, JSON)] = []
@@ -50,7 +55,7 @@ extension LLMServer {
         default: throw .badRequest("stop must be a string or a list of strings")
         }
         if let n = try j.int("n"), n != 1 { throw .badRequest("n other than 1 is not supported") }
-        _ = try openAIJSONMode(j)
+        _ = try openAIFormat(j)
         return o
     }
 
@@ -99,7 +104,7 @@ extension LLMServer {
         let m = try resolve(model)
         let settings = try settings(for: m, options: options, requestID: context.requestID)
         let c = try await startCompletion(m, settings: settings, keepAlive: config.keepAlive, context: context,
-                                          jsonMode: try LLMServer.openAIJSONMode(j)) { b, numCtx in
+                                          format: try LLMServer.openAIFormat(j)) { b, numCtx in
             try b.chatTokens(messages, system: m.system, tools: nil, settings: settings, numCtx: numCtx, truncate: true) { [logger] in
                 logger.warning("\($0)", metadata: ["id": .string(context.requestID)])
             }

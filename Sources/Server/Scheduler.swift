@@ -4,7 +4,8 @@
 //      drop the ones whose client went away;
 //   2. advance every active sequence by one unit of work — a prompt chunk (prefill, 512 tokens) or one token
 //      (sample, stream the text, queue the token for the network);
-//   3. run the queued tokens through StepForward.decode (the batched-forward hook) and hand each sequence its logits.
+//   3. run the queued tokens through StepForward.decode (the batched-forward hook) and hand each sequence its logits;
+//   4. if embedding requests wait, one pass (up to 512 tokens of their inputs) for the oldest (Embedding.swift).
 // New requests join at the next step, finished ones leave, a disconnected client is cancelled within one step
 // (one prompt chunk during prefill). Beyond `parallel + maxQueue` requests, submit throws Ollama's 503 "server busy".
 import Dispatch
@@ -17,8 +18,8 @@ public struct SequenceRequest: Sendable {
     public var prompt: [Int]
     public var settings: GenerationSettings
     public var contextLength: Int
-    /// Ollama's format "json": only tokens that continue one JSON object (JSONConstraint.swift).
-    public var jsonMode = false
+    /// Ollama's `format` ("json" or a JSON schema): only tokens that continue a valid answer (JSONConstraint.swift).
+    public var format: JSONGrammar?
     /// Polled once per step: true when the client has gone (its connection closed).
     public var isDisconnected: @Sendable () -> Bool
 
@@ -39,6 +40,8 @@ public struct SequenceResult: Sendable {
     public var evalNanoseconds: UInt64 = 0
     /// Generated token ids (a final end-of-generation token excluded).
     public var generated: [Int] = []
+    /// Time spent masking logits for `format` (the cost of constrained sampling).
+    public var constraintNanoseconds: UInt64 = 0
 }
 
 public enum SequenceEvent: Sendable {
@@ -70,7 +73,8 @@ final class DecodeSequence: @unchecked Sendable {
     var cache: KVCache?
     var sampler: Sampler
     var text: TextStream
-    var json: JSONPrefix?
+    /// Set on the decode thread when the sequence is admitted (request.format's grammar and its mask cache).
+    var constraint: Constraint?
     var logits: [Float] = []
     var prefilled = 0
     var generated: [Int] = []
@@ -79,6 +83,7 @@ final class DecodeSequence: @unchecked Sendable {
     var admittedAt: UInt64 = 0
     var promptNanoseconds: UInt64 = 0
     var firstSampleAt: UInt64 = 0
+    var constraintNanoseconds: UInt64 = 0
     let maxTokens: Int?
 
     init(id: Int, request: SequenceRequest, continuation: AsyncStream<SequenceEvent>.Continuation) {
@@ -87,7 +92,6 @@ final class DecodeSequence: @unchecked Sendable {
         self.continuation = continuation
         sampler = Sampler(request.settings.sampling)
         text = TextStream(stop: request.settings.stop)
-        json = request.jsonMode ? JSONPrefix() : nil
         maxTokens = request.settings.numPredict >= 0 ? request.settings.numPredict : nil
     }
 
@@ -95,23 +99,32 @@ final class DecodeSequence: @unchecked Sendable {
 
     /// Samples the next token and streams its text. Returns the token when it must go through the network
     /// (the sequence goes on), nil when the sequence has finished. Mirrors Infer's Generator.next().
-    func sampleNext(_ tokenizer: any Tokenizer, pieces: () -> (text: [[UInt8]], isEnd: [Bool])) -> Int? {
+    func sampleNext(_ tokenizer: any Tokenizer, tokens: () -> TokenTable) -> Int? {
         if let m = maxTokens, generated.count >= m { finish(.length); return nil }
         if firstSampleAt == 0 { firstSampleAt = now() }
-        if let json {
-            let p = pieces()
-            maskJSON(&logits, state: json, pieces: p.text, isEnd: p.isEnd)
-            if !logits.contains(where: { $0 > -.infinity }) { finish(.stop); return nil }
+        var token: Int
+        if let constraint {
+            let t0 = now()
+            let table = tokens()
+            let any = constraint.apply(&logits, table)
+            constraintNanoseconds += now() - t0
+            guard any else { finish(.stop); return nil }
+            token = logits.withUnsafeBufferPointer { sampler.sample($0) }
+            // The sampler's last-resort pick (rounding left the draw past the total) may be a refused token.
+            if !constraint.allows(token, table) { token = logits.indices.max { logits[$0] < logits[$1] }! }
+        } else {
+            token = logits.withUnsafeBufferPointer { sampler.sample($0) }
         }
-        let token = logits.withUnsafeBufferPointer { sampler.sample($0) }
         generated.append(token)
         sampler.accept([token])
         if tokenizer.isEndOfGeneration(token) { endedAtEOG = true; finish(.stop); return nil }
         let bytes = tokenizer.piece(token, special: false)
-        if json != nil { for b in bytes { _ = json!.feed(b) } }
+        if constraint != nil { for b in bytes { _ = constraint!.matcher.feed(b, constraint!.cache.grammar) } }
         let piece = text.feed(bytes)
         if !piece.isEmpty { continuation.yield(.piece(piece)) }
         if text.stopped { finish(.stop); return nil }
+        // A complete value admits only end-of-generation: stop now rather than run the network for it.
+        if let constraint, constraint.matcher.isDone { finish(.stop); return nil }
         if let m = maxTokens, generated.count >= m { finish(.length); return nil }
         guard let cache, cache.count < cache.contextLength else { finish(.length); return nil }
         return token
@@ -129,6 +142,7 @@ final class DecodeSequence: @unchecked Sendable {
         r.generated = endedAtEOG ? Array(generated.dropLast()) : generated
         r.generatedTokens = generated.count
         r.evalNanoseconds = firstSampleAt == 0 ? 0 : now() - firstSampleAt
+        r.constraintNanoseconds = constraintNanoseconds
         continuation.yield(.done(r))
         continuation.finish()
         cache = nil
@@ -158,13 +172,20 @@ public final class ModelRunner: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [DecodeSequence] = []
     private var active: [DecodeSequence] = []
+    private var embeddings: [EmbeddingJob] = []
     private var stopping = false
     private var nextID = 0
     private var thread: Thread?
-    /// Every token's text, for JSON mode (built on the decode thread the first time it is needed).
-    private lazy var pieces: (text: [[UInt8]], isEnd: [Bool]) = (
-        (0..<model.tokenizer.vocabularySize).map { model.tokenizer.piece($0, special: false) },
-        (0..<model.tokenizer.vocabularySize).map { model.tokenizer.isEndOfGeneration($0) })
+    /// The vocabulary's texts for constrained sampling (built on the decode thread the first time it is needed).
+    private lazy var tokenTable: TokenTable = {
+        let t0 = now()
+        let t = TokenTable(tokenizer: model.tokenizer, logitCount: model.network.vocabularySize)
+        log("token table for constrained sampling: \(t.order.count) tokens in \((now() - t0) / 1_000_000) ms")
+        return t
+    }()
+    /// Allowed-token masks per grammar (its canonical text), most recently used last; decode thread only.
+    private var maskCaches: [(key: String, cache: MaskCache)] = []
+    static let maxMaskCaches = 16
 
     public init(model: Model, path: String, parallel: Int, maxQueue: Int, contextLength: Int?, threads: Int,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -188,7 +209,7 @@ public final class ModelRunner: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard !stopping else { throw APIError(.serviceUnavailable, "model is unloading, please try again") }
-        guard active.count + pending.count < parallel + maxQueue else { throw APIError.busy }
+        guard active.count + pending.count + embeddings.count < parallel + maxQueue else { throw APIError.busy }
         nextID += 1
         let seq = DecodeSequence(id: nextID, request: request, continuation: continuation)
         continuation.onTermination = { [weak seq] _ in seq?.cancelled.store(true, ordering: .relaxed) }
@@ -210,6 +231,7 @@ public final class ModelRunner: @unchecked Sendable {
         for s in pending { s.fail(message) }
         pending = []
         for s in active { s.cancelled.store(true, ordering: .relaxed) }
+        for j in embeddings { j.cancelled.store(true, ordering: .relaxed) }
         condition.signal()
         condition.unlock()
     }
@@ -219,12 +241,14 @@ public final class ModelRunner: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while active.isEmpty && pending.isEmpty && !stopping { condition.wait() }
+            while active.isEmpty && pending.isEmpty && embeddings.isEmpty && !stopping { condition.wait() }
             if stopping {
-                let left = active
+                let left = active, jobs = embeddings
                 active = []
+                embeddings = []
                 condition.unlock()
                 for s in left { s.fail("model unloaded") }
+                for j in jobs { j.finish(.failure(APIError(.serviceUnavailable, "model unloaded"))) }
                 return
             }
             pending.removeAll { s in
@@ -238,12 +262,15 @@ public final class ModelRunner: @unchecked Sendable {
                 active.append(s)
             }
             let batch = active
+            let job = embeddings.first
             condition.unlock()
 
             step(batch)
+            if let job { embedPass(job) }
 
             condition.lock()
             active.removeAll { $0.finished }
+            embeddings.removeAll { $0.finished }
             condition.unlock()
         }
     }
@@ -260,6 +287,7 @@ public final class ModelRunner: @unchecked Sendable {
             do {
                 if s.cache == nil {
                     s.cache = model.network.makeCache(contextLength: s.request.contextLength)
+                    if let g = s.request.format { s.constraint = Constraint(cache: maskCache(g)) }
                 }
                 if s.prefilled < s.request.prompt.count {
                     let n = min(StepForward.prefillChunk, s.request.prompt.count - s.prefilled)
@@ -273,7 +301,7 @@ public final class ModelRunner: @unchecked Sendable {
                     }
                     continue
                 }
-                if let token = s.sampleNext(model.tokenizer, pieces: { self.pieces }) { decode.append((s, token)) }
+                if let token = s.sampleNext(model.tokenizer, tokens: { self.tokenTable }) { decode.append((s, token)) }
             } catch {
                 s.fail("\(error)")
             }
@@ -285,6 +313,37 @@ public final class ModelRunner: @unchecked Sendable {
             case .success(let logits): d.seq.logits = logits
             case .failure(let error): d.seq.fail("\(error)")
             }
+        }
+    }
+}
+
+// MARK: - constrained sampling and embeddings
+
+extension ModelRunner {
+    /// The mask cache of grammar `g` (decode thread only); the least recently used one goes beyond maxMaskCaches.
+    func maskCache(_ g: JSONGrammar) -> MaskCache {
+        if let i = maskCaches.firstIndex(where: { $0.key == g.key }) {
+            let e = maskCaches.remove(at: i)
+            maskCaches.append(e)
+            return e.cache
+        }
+        let c = MaskCache(grammar: g)
+        maskCaches.append((g.key, c))
+        if maskCaches.count > ModelRunner.maxMaskCaches { maskCaches.removeFirst() }
+        return c
+    }
+
+    /// Queues an embedding request (token ids per input) and waits for its pooled vectors, one per input.
+    /// Throws 503 "server busy" like `submit` when the queue is full.
+    public func embed(_ inputs: [[Int]], pooling: Pooling, isDisconnected: @escaping @Sendable () -> Bool) async throws -> [[Float]] {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<[[Float]], Error>) in
+            let job = EmbeddingJob(inputs: inputs, pooling: pooling, isDisconnected: isDisconnected, continuation: c)
+            condition.lock()
+            defer { condition.unlock() }
+            guard !stopping else { job.finish(.failure(APIError(.serviceUnavailable, "model is unloading, please try again"))); return }
+            guard active.count + pending.count + embeddings.count < parallel + maxQueue else { job.finish(.failure(APIError.busy)); return }
+            embeddings.append(job)
+            condition.signal()
         }
     }
 }

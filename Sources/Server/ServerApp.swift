@@ -62,6 +62,7 @@ public final class LLMServer: Sendable {
         addOllamaRoutes(router)
         addModelRoutes(router)
         addOpenAIRoutes(router)
+        addEmbeddingRoutes(router)
         return router
     }
 

@@ -170,40 +170,162 @@ import Testing
 }
 
 @Suite struct JSONConstraintTests {
-    func accepts(_ s: String) -> (ok: Bool, complete: Bool) {
-        var p = JSONPrefix()
-        for b in s.utf8 where !p.feed(b) { return (false, false) }
-        return (true, p.isComplete)
+    /// Feeds `s` to a fresh matcher of `g`: whether every byte was accepted, and whether the value may end there.
+    func run(_ g: JSONGrammar, _ s: String) -> (ok: Bool, complete: Bool) {
+        var m = JSONMatcher()
+        for b in s.utf8 where !m.feed(b, g) { return (false, false) }
+        return (true, m.canEnd(g))
     }
 
-    @Test func completeObjects() {
-        for s in [#"{}"#, #" {"a": 1}"#, #"{"a":[1,-2.5e+3,true,false,null,"x\"\u00e9"],"b":{"c":{}}}"#, "{\"k\":\n  0}"] {
-            #expect(accepts(s) == (true, true), "\(s)")
+    func schema(_ text: String) throws -> JSONGrammar {
+        try JSONGrammar.compile(schema: try JSON.parse(text))
+    }
+
+    @Test func jsonModeCompleteObjects() {
+        for s in [#"{}"#, #" {"a": 1}"#, #"{"a":[1,-2.5e+3,true,false,null,"x\"\u00e9"],"b":{"c":{}}}"#, "{\"k\":\n  0}", #"{"é":"ü😀"}"#] {
+            #expect(run(.jsonObject, s) == (true, true), "\(s)")
         }
     }
 
-    @Test func prefixes() {
-        for s in [#"{"#, #"{"a"#, #"{"a":"#, #"{"a": [1, 2"#, #"{"a": tr"#, #"{"a": -"#, #"{"a": 1.5e"#, #"{"a":"\u00"#] {
-            #expect(accepts(s) == (true, false), "\(s)")
+    @Test func jsonModePrefixes() {
+        for s in [#"{"#, #"{"a"#, #"{"a":"#, #"{"a": [1, 2"#, #"{"a": tr"#, #"{"a": -"#, #"{"a": 1.5e"#, #"{"a":"\u00"#, #"{"a":1"#] {
+            #expect(run(.jsonObject, s) == (true, false), "\(s)")
         }
     }
 
-    @Test func rejects() {
-        for s in ["[1]", "x", #"{"a" 1}"#, #"{"a":01}"#, #"{"a":1,}"#, #"{a:1}"#, #"{"a":tru3}"#, "{\"a\":\"\n\"}", #"{"a":1]"#,
-                  #"{}{"#, #"{"a":1.}"#, #"{"a":"\x"}"#, "{" + String(repeating: " ", count: 40)] {
-            #expect(!accepts(s).ok, "\(s)")
+    @Test func jsonModeRejects() {
+        for s in ["[1]", "x", "1", #"{"a" 1}"#, #"{"a":01}"#, #"{"a":1,}"#, #"{a:1}"#, #"{"a":tru3}"#, "{\"a\":\"\n\"}", #"{"a":1]"#,
+                  #"{}{"#, #"{}  "#, #"{"a":1,  "b":2}"#, "{\n\n\"a\":1}", "{\t\"a\":1}", "{\n" + String(repeating: " ", count: 21), #"{"a":1.}"#, #"{"a":"\x"}"#, "{" + String(repeating: " ", count: 21),
+                  #"{"a":12345678901234567}"#, #"{"a":1e123}"#,
+                  String(repeating: "{\"a\":", count: 48) + "1"] {
+            #expect(!run(.jsonObject, s).ok, "\(s)")
+        }
+        // Invalid UTF-8 inside strings: a lone continuation byte, an overlong lead, a surrogate.
+        for bytes: [UInt8] in [[0x80], [0xC0, 0x80], [0xED, 0xA0, 0x80]] {
+            var m = JSONMatcher()
+            var ok = true
+            for b in #"{"a":""#.utf8 { ok = ok && m.feed(b, .jsonObject) }
+            var rest = true
+            for b in bytes { rest = rest && m.feed(b, .jsonObject) }
+            #expect(ok && !rest)
         }
     }
 
-    @Test func maskAllowsEndOnlyWhenComplete() {
+    @Test func objectPropertiesInSchemaOrderRequiredAndOptional() throws {
+        let g = try schema(#"{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"},"tags":{"type":"array","items":{"type":"string"}}},"required":["name","tags"]}"#)
+        #expect(run(g, #"{"name":"Tom","age":3,"tags":[]}"#) == (true, true))
+        #expect(run(g, #"{ "name" : "Tom" , "tags" : ["a", "b"] }"#) == (true, true))  // optional age skipped
+        #expect(!run(g, #"{"age":3"#).ok)                     // name is required first
+        #expect(!run(g, #"{"tags":[],"name":"x"}"#).ok)      // schema order
+        #expect(!run(g, #"{"name":"x"}"#).ok)                // tags required
+        #expect(!run(g, #"{"name":"x","tags":[],"extra":1}"#).ok)  // closed object
+        #expect(!run(g, #"{"name":"x","age":3.5"#).ok)       // integer
+        #expect(!run(g, #"{"name":"x","nam"#).ok)            // a key prefix that leads nowhere
+        #expect(!run(g, "{\"na me\"").ok && !run(g, "{\"n\name\"").ok)  // no whitespace inside keys
+        #expect(run(g, "{\n\t\"name\": \"x\",\n  \"tags\": []\n}") == (true, true))
+        #expect(!run(g, #"{}"#).ok)
+        let optional = try schema(#"{"properties":{"a":{"type":"boolean"},"b":{"type":"null"}},"additionalProperties":false}"#)
+        for s in ["{}", #"{"a":true}"#, #"{"b":null}"#, #"{"a":false,"b":null}"#] { #expect(run(optional, s) == (true, true), "\(s)") }
+        #expect(!run(optional, #"{"b":null,"a":true}"#).ok)
+    }
+
+    @Test func enumsConstsUnionsAndNullable() throws {
+        let g = try schema(#"{"type":"object","properties":{"color":{"enum":["red","reddish",1,12,null]},"k":{"const":{"x":[1]}},"n":{"type":["string","null"]},"u":{"anyOf":[{"type":"integer"},{"type":"boolean"},{"type":"array","items":{"type":"number"},"maxItems":2}]}},"required":["color","k","n","u"]}"#)
+        for s in [#"{"color":"red","k":{"x":[1]},"n":null,"u":5}"#, #"{"color":"reddish","k":{"x":[1]},"n":"s","u":true}"#,
+                  #"{"color":12,"k":{"x":[1]},"n":"","u":[1.5,-2]}"#, #"{"color":1,"k":{"x":[1]},"n":null,"u":[]}"#,
+                  #"{"color":null,"k":{"x":[1]},"n":null,"u":false}"#] {
+            #expect(run(g, s) == (true, true), "\(s)")
+        }
+        for s in [#"{"color":"blue""#, #"{"color":"red","k":{"x":[2]}"#, #"{"color":13"#, #"{"color":"red","k":{"x":[1]},"n":3"#,
+                  #"{"color":"red","k":{"x":[1]},"n":null,"u":[1,2,3]"#, #"{"color":"red","k":{"x":[1]},"n":null,"u":"s""#] {
+            #expect(!run(g, s).ok, "\(s)")
+        }
+        // integer ⊂ number and string literals ⊂ string merge; two different objects in anyOf are refused.
+        #expect(run(try schema(#"{"anyOf":[{"type":"integer"},{"type":"number"}]}"#), "1.5") == (true, true))
+        #expect(run(try schema(#"{"oneOf":[{"enum":["a"]},{"type":"string"}]}"#), #""zz""#) == (true, true))
+        #expect(throws: APIError.self) { try schema(#"{"anyOf":[{"type":"object","properties":{"a":{}}},{"type":"object","properties":{"b":{}}}]}"#) }
+    }
+
+    @Test func stringLengthsArrayBoundsAndNumbers() throws {
+        let g = try schema(#"{"type":"array","items":{"type":"string","minLength":2,"maxLength":3},"minItems":1,"maxItems":2}"#)
+        for s in [#"["ab"]"#, #"["abc","é😀"]"#, #"["\n\u0041"]"#] { #expect(run(g, s) == (true, true), "\(s)") }
+        for s in ["[]", #"["a"]"#, #"["abcd"#, #"["ab","ab","ab"#, #"["ab",]"#] { #expect(!run(g, s).ok || !run(g, s).complete, "\(s)") }
+        let n = try schema(#"{"type":"number"}"#)
+        for s in ["0", "-0.5", "12e+10", "1E-2", "3.25"] { #expect(run(n, s) == (true, true), "\(s)") }
+        for s in ["01", "-", "1.", ".5", "+1", "1e"] { #expect(!run(n, s).ok || !run(n, s).complete, "\(s)") }
+        #expect(!run(try schema(#"{"type":"integer"}"#), "1.0").ok)
+    }
+
+    @Test func refsAndRecursion() throws {
+        let g = try schema(##"{"$defs":{"node":{"type":"object","properties":{"v":{"type":"integer"},"next":{"anyOf":[{"$ref":"#/$defs/node"},{"type":"null"}]}},"required":["v","next"]}},"$ref":"#/$defs/node"}"##)
+        #expect(run(g, #"{"v":1,"next":{"v":2,"next":null}}"#) == (true, true))
+        #expect(!run(g, #"{"v":1,"next":{"v":2}}"#).ok)
+    }
+
+    @Test func unsupportedKeywordsAreClear400s() throws {
+        let cases = [
+            (#"{"type":"string","pattern":"^a"}"#, #"unsupported keyword "pattern" at #"#),
+            (#"{"type":"object","properties":{"n":{"type":"integer","minimum":3}}}"#, #"unsupported keyword "minimum" at #/properties/n"#),
+            (#"{"type":"thing"}"#, #"unknown type "thing" at #"#),
+            (#"{"type":"object","properties":{"a":{}},"required":["b"]}"#, #"required property "b" is not in properties at #"#),
+            (#"{"$ref":"http://x/y"}"#, "only local references"),
+            (#"{"type":"array","items":[{}]}"#, "tuple validation"),
+            (#"{"enum":[]}"#, "enum at # must be a non-empty array"),
+            (#"{"type":"string","maxLength":-1}"#, "maxLength at # must be a non-negative integer"),
+        ]
+        for (text, want) in cases {
+            do { _ = try schema(text); Issue.record("accepted \(text)") } catch let e as APIError {
+                #expect(e.status == .badRequest && e.message.hasPrefix("invalid format: JSON schema: ") && e.message.contains(want), "\(e.message)")
+            }
+        }
+        // Annotations are accepted (pydantic's titles and descriptions, format).
+        _ = try schema(#"{"title":"T","description":"d","type":"object","properties":{"d":{"type":"string","format":"date-time","title":"D"}},"required":["d"]}"#)
+    }
+
+    /// The trie walk gives exactly the tokens a byte-by-byte check of each token accepts, on a vocabulary of
+    /// JSON-ish pieces (shared prefixes, multi-byte characters, whole structures in one token).
+    @Test func tokenTableWalkEqualsPerTokenCheck() throws {
+        var rng = SeededRandom(seed: 7)
+        let alphabet: [[UInt8]] = ["{", "}", "[", "]", "\"", ":", ",", " ", "\n", "a", "b", "0", "1", "-", ".", "e", "t", "r", "u", "n",
+                                   "l", "é", "\\", "name", "age"].map { Array($0.utf8) }
+        var pieces: [[UInt8]] = alphabet + [[], Array("\"name\":".utf8), Array("true".utf8), Array("null".utf8), Array("},{".utf8)]
+        for _ in 0..<400 {
+            var p: [UInt8] = []
+            for _ in 0..<(1 + Int(rng.next() % 4)) { p += alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            pieces.append(p)
+        }
+        let eog = pieces.count
+        let table = TokenTable(pieces: pieces + [[]], endOfGeneration: [eog], logitCount: pieces.count + 3)
+        let g = try schema(#"{"type":"object","properties":{"name":{"type":"string","maxLength":4},"age":{"type":"integer"},"l":{"type":"array","items":{"enum":[true,null,"b"]}}},"required":["name"]}"#)
+        let doc = #"{"name":"aé","age":-10,"l":[true,null,"b"]}"#
+        var m = JSONMatcher()
+        for (step, b) in Array(doc.utf8).enumerated() {
+            let mask = table.allowed(from: m, g)
+            for id in 0..<(pieces.count + 3) {
+                let got = mask[id >> 6] & (1 << UInt64(id & 63)) != 0
+                let want = id == eog ? m.canEnd(g) : id < pieces.count && !pieces[id].isEmpty && m.accepts(pieces[id], g)
+                #expect(got == want, "step \(step) token \(id) \(String(decoding: id < pieces.count ? pieces[id] : [], as: UTF8.self))")
+            }
+            let fed = m.feed(b, g)
+            #expect(fed)
+        }
+        #expect(m.isDone && m.canEnd(g))
+        let end = table.allowed(from: m, g)
+        #expect((0..<(pieces.count + 3)).filter { end[$0 >> 6] & (1 << UInt64($0 & 63)) != 0 } == [eog])
+    }
+
+    @Test func maskApplicationAndCache() throws {
         let pieces: [[UInt8]] = [Array("{".utf8), Array("}".utf8), Array("\"a\"".utf8), [], Array("x".utf8)]
-        var logits = [Float](repeating: 1, count: 6)  // id 5: end of generation
-        maskJSON(&logits, state: JSONPrefix(), pieces: pieces + [[]], isEnd: (0..<6).map { $0 == 5 })
-        #expect(logits.map { $0 > -.infinity } == [true, false, false, false, false, false])
-        var done = JSONPrefix()
-        for b in "{}".utf8 { _ = done.feed(b) }
-        logits = [Float](repeating: 1, count: 6)
-        maskJSON(&logits, state: done, pieces: pieces + [[]], isEnd: (0..<6).map { $0 == 5 })
-        #expect(logits.map { $0 > -.infinity } == [false, false, false, false, false, true])
+        let table = TokenTable(pieces: pieces, endOfGeneration: [5], logitCount: 7)
+        var c = Constraint(cache: MaskCache(grammar: .jsonObject))
+        var logits = [Float](repeating: 1, count: 7)
+        #expect(c.apply(&logits, table))
+        #expect(logits.map { $0 > -.infinity } == [true, false, false, false, false, false, false])
+        for b in "{}".utf8 { let fed = c.matcher.feed(b, .jsonObject); #expect(fed) }
+        logits = [Float](repeating: 1, count: 7)
+        #expect(c.apply(&logits, table))
+        #expect(logits.map { $0 > -.infinity } == [false, false, false, false, false, true, false])
+        #expect(c.allows(5, table) && !c.allows(0, table))
+        #expect(c.cache.misses == 2 && c.cache.hits == 2)
     }
 }

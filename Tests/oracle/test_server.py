@@ -4,12 +4,17 @@
 
 Checked: Ollama's field names, defaults, units and error texts (../shared/docs/research-notes.md §A); greedy output
 equal to `llmkit run` (and so to llama.cpp); seed repeatability; NDJSON / SSE framing; model management; ≥ 40
-malformed requests answered with the right status and text while the server keeps serving; concurrent streaming
-clients each getting their own single-client greedy text; 503 beyond the queue; a disconnected client freeing its
-slot; keep_alive; graceful shutdown (exit 0)."""
+malformed requests answered with the right status and text while the server keeps serving; format "json" and JSON
+schemas (sampled answers validated with `jsonschema`); embeddings (unit norm, batch = alone, mean pooling checked
+against numpy over `llmkit dev embed`'s hidden states, and against llama.cpp when .venv-bench has it); concurrent
+streaming clients each getting their own single-client greedy text; 16 clients for 30 s with 503s and killed
+streams; 503 beyond the queue; a disconnected client freeing its slot; keep_alive; graceful shutdown (exit 0)."""
+import base64
 import hashlib
+import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -22,6 +27,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import jsonschema
+import numpy as np
 import ollama
 import openai
 import pytest
@@ -234,6 +241,163 @@ def test_format_json_gives_valid_json(client, server):
     assert c.choices[0].finish_reason != "stop" or isinstance(json.loads(c.choices[0].message.content), dict)
 
 
+SCHEMAS = {
+    "country": {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 40}, "capital": {"type": "string", "maxLength": 40},
+        "languages": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 3}},
+        "required": ["name", "capital", "languages"]},
+    "cat": {"type": "object", "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 24}, "age": {"type": "integer"},
+        "color": {"enum": ["black", "white", "orange", "grey"]}, "indoor": {"type": "boolean"},
+        "owner": {"type": ["string", "null"], "maxLength": 24}, "kind": {"const": "cat"}, "weight": {"type": "number"}},
+        "required": ["name", "age", "color", "indoor", "owner", "kind"], "additionalProperties": False},
+    "order": {"$defs": {"item": {"type": "object", "title": "Item", "properties": {
+        "sku": {"type": "string", "maxLength": 12}, "qty": {"type": "integer"}, "price": {"type": "number"}},
+        "required": ["sku", "qty", "price"]}},
+        "type": "object", "properties": {
+        "order_id": {"type": "integer"}, "items": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"$ref": "#/$defs/item"}},
+        "note": {"anyOf": [{"type": "string", "maxLength": 30}, {"type": "null"}]}, "paid": {"type": "boolean"}},
+        "required": ["order_id", "items", "paid"]},
+}
+PROMPTS_FOR = {"country": "Tell me about Canada as JSON.", "cat": "Describe a cat as JSON.",
+               "order": "Write an example shop order as JSON."}
+
+
+def test_format_json_schema_sampled_outputs_validate(server):
+    """format with a JSON schema: 20 sampled answers (temperature 0.9, seeds 0-19) per schema, for 3 schemas, all end by
+    themselves, parse, and validate with `jsonschema`; properties come in schema order."""
+    def one(job):
+        name, seed = job
+        cl = ollama.Client(host=server.url, timeout=300)
+        r = cl.generate(model=MODEL, prompt=PROMPTS_FOR[name], format=SCHEMAS[name],
+                        options={"seed": seed, "temperature": 0.9, "num_predict": 400})
+        return name, seed, r.done_reason, r.response
+
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(one, [(n, seed) for n in SCHEMAS for seed in range(20)]))
+    failures = []
+    for name, seed, reason, text in results:
+        try:
+            assert reason == "stop", f"done_reason {reason}"
+            value = json.loads(text)
+            jsonschema.validate(value, SCHEMAS[name])
+            order = [k for k in SCHEMAS[name]["properties"] if k in value]
+            assert list(value) == order, f"keys {list(value)} not in schema order"
+        except (AssertionError, ValueError, jsonschema.ValidationError) as e:
+            failures.append(f"{name} seed {seed}: {str(e)[:200]}: {text[:300]!r}")
+    assert not failures, "\n".join(failures)
+    assert len({t for n, _, _, t in results if n == "cat"}) > 5  # sampled, not one answer
+    # Chat and OpenAI's response_format json_schema take the same schemas.
+    c = ollama.Client(host=server.url).chat(model=MODEL, messages=[{"role": "user", "content": PROMPTS_FOR["cat"]}],
+                                            format=SCHEMAS["cat"], options={"seed": 3, "num_predict": 400})
+    jsonschema.validate(json.loads(c.message.content), SCHEMAS["cat"])
+    oa = openai.OpenAI(base_url=server.url + "/v1", api_key="ignored")
+    r = oa.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": PROMPTS_FOR["country"]}], seed=5, max_tokens=400,
+                                   response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": SCHEMAS["country"]}})
+    jsonschema.validate(json.loads(r.choices[0].message.content), SCHEMAS["country"])
+
+
+def test_format_costs_little_per_token(server):
+    """Constrained sampling's own time (masking, logged as format_ms per request) is small beside decoding: the
+    allowed-token masks are cached per grammar state after the first answers."""
+    log = Path(server.log.name)
+    c = ollama.Client(host=server.url, timeout=300)
+    for seed in range(3):
+        r = c.generate(model=MODEL, prompt=PROMPTS_FOR["cat"], format=SCHEMAS["cat"], options={"seed": seed, "num_predict": 400})
+    time.sleep(0.2)
+    line = [l for l in log.read_text().splitlines() if "format_ms=" in l][-1]
+    format_ms = float(re.search(r"format_ms=([\d.]+)", line).group(1))
+    eval_ms = float(re.search(r"eval_ms=([\d.]+)", line).group(1))
+    assert format_ms < 0.2 * eval_ms, line
+
+
+# ---------------------------------------------------------------------------------------------------- embeddings
+
+def unit(v):
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.linalg.norm(v)
+
+
+def test_embed_with_the_ollama_client(client, server):
+    """/api/embed: one vector per input, unit length (Ollama L2-normalizes), an input alone = the same input inside a
+    batch (one multi-sequence pass), `dimensions` cuts and renormalizes, empty input only loads the model."""
+    texts = ["The cat sat on the mat.", "A completely different sentence about ships and the sea.", "short"]
+    r = client.embed(model=MODEL, input=texts)
+    assert len(r.embeddings) == 3 and all(len(e) == 576 for e in r.embeddings)
+    assert r.prompt_eval_count > 10 and r.total_duration > 0
+    for e in r.embeddings:
+        assert abs(np.linalg.norm(e) - 1) < 1e-5
+    for t, e in zip(texts, r.embeddings):
+        alone = client.embed(model=MODEL, input=t).embeddings[0]
+        np.testing.assert_allclose(alone, e, atol=2e-5)
+    a, b, c = (np.asarray(e) for e in r.embeddings)
+    assert a @ b < 0.999 and a @ c < 0.999  # different texts, different vectors
+    cut = client.embed(model=MODEL, input=texts[0], dimensions=64).embeddings[0]
+    assert len(cut) == 64 and abs(np.linalg.norm(cut) - 1) < 1e-5
+    np.testing.assert_allclose(cut, unit(r.embeddings[0][:64]), atol=1e-5)
+    assert client.embed(model=MODEL, input="").embeddings == []
+    # Legacy /api/embeddings: the same vector, not normalized.
+    legacy = client.embeddings(model=MODEL, prompt=texts[0]).embedding
+    assert abs(np.linalg.norm(legacy) - 1) > 0.1
+    np.testing.assert_allclose(unit(legacy), r.embeddings[0], atol=1e-5)
+    assert client.embeddings(model=MODEL, prompt="").embedding == []
+    # Long input: truncated to num_ctx by default.
+    long = "word " * 300
+    t = client.embed(model=MODEL, input=long, options={"num_ctx": 128})
+    assert t.prompt_eval_count == 128
+
+
+def test_embeddings_with_the_openai_client(server, client):
+    oa = openai.OpenAI(base_url=server.url + "/v1", api_key="ignored")
+    texts = ["The cat sat on the mat.", "Ships at sea."]
+    r = oa.embeddings.create(model=MODEL, input=texts)  # the client asks for base64 and decodes it
+    assert r.object == "list" and [d.index for d in r.data] == [0, 1] and r.model == MODEL
+    assert r.usage.prompt_tokens == r.usage.total_tokens > 5
+    want = client.embed(model=MODEL, input=texts).embeddings
+    for d, w in zip(r.data, want):
+        np.testing.assert_allclose(d.embedding, w, atol=1e-6)
+    f = oa.embeddings.create(model=MODEL, input=texts[0], encoding_format="float", dimensions=32)
+    assert len(f.data[0].embedding) == 32 and abs(np.linalg.norm(f.data[0].embedding) - 1) < 1e-5
+    s, _, body = post(server.url + "/v1/embeddings", {"model": MODEL, "input": texts[0], "encoding_format": "base64"})
+    raw = np.frombuffer(base64.b64decode(json.loads(body)["data"][0]["embedding"]), dtype="<f4")
+    np.testing.assert_allclose(raw, want[0], atol=1e-6)
+
+
+def test_mean_pooling_matches_numpy_over_hidden_states(server, smollm2):
+    """The pooling checked independently: `llmkit dev embed` prints every position's final hidden state (one forward
+    pass of the tokens alone); their numpy mean, L2-normalized, is /api/embed's vector."""
+    text = "Embeddings average the final hidden states of every token."
+    s, _, body = post(server.url + "/api/tokenize", {"model": MODEL, "content": text, "add_special": True})
+    ids = json.loads(body)["tokens"]
+    dump = json.loads(llmkit("dev", "embed", smollm2, "--ids", ",".join(map(str, ids)), "-t", "2").stdout)
+    rows = np.asarray(dump["rows"], dtype=np.float32)
+    assert rows.shape == (len(ids), dump["dim"]) == (len(ids), 576)
+    got = ollama.Client(host=server.url).embed(model=MODEL, input=text)
+    assert got.prompt_eval_count == len(ids)
+    np.testing.assert_allclose(got.embeddings[0], unit(rows.mean(axis=0)), atol=1e-5)
+    assert not np.allclose(got.embeddings[0], unit(rows[-1]), atol=1e-3)  # not last-token pooling
+
+
+BENCH_PY = Path(__file__).resolve().parents[2] / ".venv-bench" / "bin" / "python"
+
+
+@pytest.mark.skipif(not BENCH_PY.exists(), reason=".venv-bench (llama-cpp-python) not set up; optional")
+def test_embeddings_match_llama_cpp(server, smollm2):
+    """llama.cpp's own mean-pooled embedding (llama-cpp-python, embedding=True, pooling MEAN) of the same texts."""
+    texts = ["The cat sat on the mat.", "Embeddings average the final hidden states of every token."]
+    script = ("import json, sys, numpy as np\n"
+              "from llama_cpp import Llama, LLAMA_POOLING_TYPE_MEAN\n"
+              f"m = Llama(model_path={str(smollm2)!r}, embedding=True, pooling_type=LLAMA_POOLING_TYPE_MEAN, n_ctx=512, n_threads=2, verbose=False)\n"
+              f"print(json.dumps([list(map(float, m.embed(t))) for t in {texts!r}]))\n")
+    p = subprocess.run([str(BENCH_PY), "-c", script], capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        pytest.skip(f"llama-cpp-python did not run: {p.stderr[-300:]}")
+    ref = json.loads(p.stdout.strip().splitlines()[-1])
+    got = ollama.Client(host=server.url).embed(model=MODEL, input=texts).embeddings
+    for g, r in zip(got, ref):
+        assert float(np.dot(g, unit(r))) > 0.999, float(np.dot(g, unit(r)))
+
+
 # ---------------------------------------------------------------------------------------------------- models
 
 def test_list_show_ps(client):
@@ -323,13 +487,10 @@ def test_tokenize_detokenize(server):
     assert json.loads(body)["content"] == "Hello world<|im_end|>"
 
 
-def test_pull_push_embed_are_clear_errors(client):
+def test_pull_push_are_clear_errors(client):
     with pytest.raises(ollama.ResponseError) as e:
         client.pull(MODEL)
     assert e.value.status_code == 501 and "no model registry" in e.value.error
-    with pytest.raises(ollama.ResponseError) as e:
-        client.embed(model=MODEL, input="hi")
-    assert e.value.status_code == 501 and "embeddings" in e.value.error
 
 
 def test_prompt_longer_than_context(client, server):
@@ -411,7 +572,18 @@ MALFORMED = [
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "keep_alive": "soon"}, 400, 'time: invalid duration "soon"'),
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "keep_alive": "5"}, 400, 'time: missing unit in duration "5"'),
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "keep_alive": [1]}, 400, "Unsupported type: 'array'"),
-    ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "format": {"type": "object"}}, 400, "format with a JSON schema is not supported by llmkit serve yet…"),
+    ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "format": {"type": "string", "pattern": "^a"}}, 400, 'invalid format: JSON schema: unsupported keyword "pattern" at #…'),
+    ("POST", "/api/chat", {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "format": {"type": "object", "properties": {"a": {"type": "integer", "minimum": 1}}}}, 400, 'invalid format: JSON schema: unsupported keyword "minimum" at #/properties/a…'),
+    ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "format": {"type": "object", "properties": {}, "required": ["a"]}}, 400, 'invalid format: JSON schema: required property "a" is not in properties at #'),
+    ("POST", "/api/embed", {"model": MODEL, "input": 5}, 400, "invalid input type"),
+    ("POST", "/api/embed", {"model": MODEL, "input": ["a", 1]}, 400, "invalid input type"),
+    ("POST", "/api/embed", {"model": MODEL, "input": "a", "dimensions": -1}, 400, "dimensions must be a non-negative integer"),
+    ("POST", "/api/embed", {"model": MODEL, "input": "a b c d e f g h " * 40, "truncate": False, "options": {"num_ctx": 64}}, 400, "the input length exceeds the context length"),
+    ("POST", "/api/embed", {"input": "a"}, 404, "model '' not found"),
+    ("POST", "/api/embeddings", {"prompt": "a"}, 400, "model is required"),
+    ("POST", "/v1/embeddings", {"model": MODEL, "input": "a", "encoding_format": "hex"}, 400, "Invalid value for 'encoding_format' = hex. Supported values: ['float', 'base64']."),
+    ("POST", "/v1/embeddings", {"model": MODEL, "input": [[1, 2]]}, 400, "invalid input type…"),
+    ("POST", "/v1/chat/completions", {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "string", "format": "x", "pattern": "a"}}}}, 400, "invalid format: JSON schema: unsupported keyword…"),
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "format": "xml"}, 400, 'invalid format: "xml"; expected "json" or a valid JSON Schema object'),
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "raw": True, "system": "s"}, 400, "raw mode does not support template, system, or context"),
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "think": "deep"}, 400, "invalid think value"),
@@ -562,3 +734,89 @@ def test_graceful_shutdown_ends_streams_and_exits_0(smollm2, tmp_path):
     assert not t.is_alive() and len(lines) >= 3
     assert "error" in lines[-1] or "exception" in lines[-1]
     srv.log.close()
+
+
+STORM_PROMPTS = [("Tell me one fact about the number 7.", 24), ("Name three colors.", 16), ("What is a cat?", 32),
+                 ("Write one line about the sea.", 20), ("Count from 1 to 5.", 28), ("Say hello in French.", 12)]
+
+
+def test_sixteen_streaming_clients_for_30_seconds(smollm2, tmp_path):
+    """The issue's load check: 16 clients stream requests for 30 s (mixed prompts, --parallel 4, --max-queue 8): every
+    request completes or gets Ollama's 503, none hangs (60 s socket timeout), each completed answer is that prompt's
+    single-client greedy text, and clients killed mid-stream free their slots (afterwards the full 4 + 8 capacity
+    serves 12 concurrent requests without a 503)."""
+    srv = Server(make_store(tmp_path / "store", smollm2), "--parallel", "4", "--max-queue", "8")
+    try:
+        c = ollama.Client(host=srv.url, timeout=120)
+        single = {p: c.generate(model=MODEL, prompt=p, options={**GREEDY, "num_predict": n}).response for p, n in STORM_PROMPTS}
+        deadline = time.time() + 30
+        lock = threading.Lock()
+        stats = {"completed": 0, "busy": 0, "killed": 0}
+        failures = []
+
+        def count(key):
+            with lock:
+                stats[key] += 1
+
+        def client(i):
+            rng = random.Random(i)
+            while time.time() < deadline:
+                prompt, n = rng.choice(STORM_PROMPTS)
+                kill_after = rng.choice([1, 3]) if rng.random() < 0.25 else None
+                conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+                try:
+                    conn.request("POST", "/api/generate", json.dumps({"model": MODEL, "prompt": prompt,
+                                                                       "options": {**GREEDY, "num_predict": n}}),
+                                 {"Content-Type": "application/json"})
+                    r = conn.getresponse()
+                    if r.status == 503:
+                        err = json.loads(r.read())["error"]
+                        if err != "server busy, please try again.  maximum pending requests exceeded":
+                            failures.append(f"503 with {err!r}")
+                        count("busy")
+                        time.sleep(0.05)
+                        continue
+                    if r.status != 200:
+                        failures.append(f"status {r.status}: {r.read()[:200]!r}")
+                        continue
+                    text, lines = "", 0
+                    for line in r:
+                        obj = json.loads(line)
+                        if "error" in obj:
+                            failures.append(f"error line {obj}")
+                            break
+                        text += obj["response"]
+                        lines += 1
+                        if kill_after is not None and lines >= kill_after and not obj["done"]:
+                            conn.sock.shutdown(socket.SHUT_RDWR)  # the client dies mid-stream
+                            count("killed")
+                            break
+                        if obj["done"]:
+                            if text != single[prompt]:
+                                failures.append(f"{prompt!r}: got {text!r}, alone {single[prompt]!r}")
+                            count("completed")
+                            break
+                    else:
+                        failures.append(f"{prompt!r}: stream ended without done")
+                except (socket.timeout, TimeoutError) as e:
+                    failures.append(f"{prompt!r}: hung ({e})")
+                except OSError as e:
+                    if kill_after is None:
+                        failures.append(f"{prompt!r}: {e!r}")
+                finally:
+                    conn.close()
+
+        with ThreadPoolExecutor(16) as ex:
+            list(ex.map(client, range(16)))
+        assert not failures, "\n".join(failures[:20])
+        assert stats["completed"] >= 20 and stats["killed"] >= 3, stats
+        # Killed clients left no sequence behind: all 12 places (4 decoding + 8 queued) serve at once.
+        time.sleep(0.5)
+        with ThreadPoolExecutor(12) as ex:
+            statuses = list(ex.map(lambda _: post(srv.url + "/api/generate", {"model": MODEL, "prompt": "Hi", "stream": False,
+                                                                              "options": {"num_predict": 4}})[0], range(12)))
+        assert statuses == [200] * 12, (statuses, stats)
+        assert "cancelled (client gone)" in Path(srv.log.name).read_text()
+        print(f"storm: {stats}")
+    finally:
+        assert srv.stop() == 0
