@@ -707,36 +707,6 @@ T_KORD static void q4_K_ints_512(const uint8_t *x, const uint8_t *y, int32_t isu
     }
 }
 
-T_KORD static void q6_K_lanes_512(const uint8_t *x, const uint8_t *y, int32_t L[8]) {
-    const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
-    const int8_t *sc = (const int8_t *)(x + 192);
-    __m256i sum = _mm256_setzero_si256();
-    for (int j = 0; j < 2; j++) {
-        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x + 64 * j));
-        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x + 64 * j + 32));
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(x + 128 + 32 * j));
-        const __m256i q[4] = {
-            _mm256_or_si256(_mm256_and_si256(l0, m15), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4)),
-            _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m15), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m15), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4)),
-        };
-        for (int k = 0; k < 4; k++) {
-            const int v = 4 * j + k;
-            const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k],
-                                                  _mm256_loadu_si256((const __m256i *)(y + 4 + 32 * v)));
-            const __m256i s = _mm256_setr_epi32(sc[2 * v], sc[2 * v], sc[2 * v], sc[2 * v],
-                                                sc[2 * v + 1], sc[2 * v + 1], sc[2 * v + 1], sc[2 * v + 1]);
-            sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(p, s));
-        }
-    }
-    const __m256i bs = _mm256_loadu_si256((const __m256i *)(y + 260));
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-    sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
-    _mm256_storeu_si256((__m256i *)L, sum);
-}
-
-
 // Whole rows, AVX2 (also what AVX-512 CPUs run): the same integers through maddubs/madd (exact: |pair sums| ≤
 // 2·63·128), Q6_K's eight float lanes kept in one vector, Q4_K's super-block total with one horizontal sum.
 __attribute__((target("avx2,fma,f16c")))
@@ -837,14 +807,6 @@ static inline void q4_K_ints(const uint8_t *x, const uint8_t *y, int32_t isum[4]
     q4_K_ints_generic(x, y, isum, imin);
 }
 
-static inline void q6_K_lanes(const uint8_t *x, const uint8_t *y, int32_t L[8], int simd) {
-#if LLK_X86
-    if (simd) { q6_K_lanes_512(x, y, L); return; }
-#endif
-    (void)simd;
-    q6_K_lanes_generic(x, y, L);
-}
-
 // The float parts (shared by the SIMD and portable integer cores; fmaf is the fused operation either way).
 static float q4_K_order(int n, const void *vx, const void *vy, int per_pair, int simd) {
     const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
@@ -868,13 +830,13 @@ static float q4_K_order(int n, const void *vx, const void *vy, int per_pair, int
     return acc - accmin;
 }
 
-static float q6_K_order(int n, const void *vx, const void *vy, int simd) {
+static float q6_K_order_generic(int n, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
     float acc8[8] = {0};
     for (int b = 0; b < n / 256; b++) {
         const uint8_t *bx = x + (size_t)b * 210, *by = y + (size_t)b * 292;
         int32_t L[8];
-        q6_K_lanes(bx, by, L, simd);
+        q6_K_lanes_generic(bx, by, L);
         const float d = rd_f32(by) * h2f((uint16_t)(bx[208] | bx[209] << 8));
         for (int t = 0; t < 8; t++) acc8[t] = fmaf(d, (float)L[t], acc8[t]);
     }
@@ -894,8 +856,8 @@ float llk_dot_q6_K_q8_K_order(int n, const void *x, const void *y) {
 #if LLK_X86
     if (isa_level() >= ISA_AVX2) return q6_K_order_avx2(n, (const uint8_t *)x, (const uint8_t *)y);
 #endif
-    return q6_K_order(n, x, y, korder_simd());
+    return q6_K_order_generic(n, x, y);
 }
-float llk_dot_q6_K_q8_K_order_ref(int n, const void *x, const void *y) { return q6_K_order(n, x, y, 0); }
+float llk_dot_q6_K_q8_K_order_ref(int n, const void *x, const void *y) { return q6_K_order_generic(n, x, y); }
 
 int llk_k_quants_use_llamacpp_order(void) { return isa_level() >= ISA_AVX2; }

@@ -8,7 +8,9 @@
 // Q4_0, Q8_0, Q4_K, Q6_K on AVX-512 VNNI; BF16 on AVX-512 BF16; F16 on AVX-512 or AVX2+F16C) compute up to
 // 4 rows × 4 activation rows per call instead; those four with a batch of 8 or more use the panel kernels
 // (16 weight rows decoded once into a stack scratch per call, against the whole batch; 16-row groups split
-// across the pool). All equal the dot kernels up to float summation order (GemmTests).
+// across the pool). All equal the dot kernels up to float summation order (GemmTests). Where llama.cpp's x86 build
+// sums in an order of its own, that order is kept so a model gives llama.cpp's tokens: Q4_0 (rows % 8 == 0) through
+// the chain kernels, Q4_K (rows % 8 == 0) and Q6_K through the order dots and panels (CKernels ops.c, gemm.c).
 // Float weights without a tile kernel (F32; F16/BF16 on CPUs without one) with a batch of 32 or more go to BLAS.
 import CKernels
 import Formats

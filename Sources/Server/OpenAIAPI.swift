@@ -66,6 +66,13 @@ extension LLMServer {
 
     static func sse(_ v: JSON) -> String { "data: " + v.serialized() + "\n\n" }
 
+    /// The event that ends an SSE stream which failed after it started: OpenAI's error object.
+    static func sseError(_ message: String) -> String {
+        var e = APIError(.internalServerError, message)
+        e.openAI = true
+        return sse(e.json)
+    }
+
     // MARK: - /v1/chat/completions
 
     func openAIChat(_ request: Request, _ context: ServerContext) async throws -> Response {
@@ -128,11 +135,7 @@ extension LLMServer {
                     out += LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([])), ("usage", LLMServer.usage(r))]))
                 }
                 return out
-            }, failure: { m in
-                var e = APIError(.internalServerError, m)
-                e.openAI = true
-                return LLMServer.sse(e.json)
-            }, trailer: "data: [DONE]\n\n")
+            }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n")
         }
         let out = await collect(c)
         if let e = out.error { throw APIError(.internalServerError, e) }
@@ -183,11 +186,7 @@ extension LLMServer {
                 var out = LLMServer.sse(.object(head + [("choices", choice("", .string(r.reason.rawValue)))]))
                 if includeUsage { out += LLMServer.sse(.object(head + [("choices", .array([])), ("usage", LLMServer.usage(r))])) }
                 return out
-            }, failure: { m in
-                var e = APIError(.internalServerError, m)
-                e.openAI = true
-                return LLMServer.sse(e.json)
-            }, trailer: "data: [DONE]\n\n")
+            }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n")
         }
         let out = await collect(c)
         if let e = out.error { throw APIError(.internalServerError, e) }
