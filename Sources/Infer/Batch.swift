@@ -70,6 +70,20 @@ struct BatchLayout {
         for (s, seq) in sequences.enumerated() { seq.cache.count = starts[s] + seq.tokens.count }
     }
 
+    /// The output rows (outputRows.count rows of `width` floats, written by `fill` in outputRows order), one array
+    /// per sequence; a lone sequence's rows are written straight into its array.
+    func outputs(width: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [[Float]] {
+        let count = outputRows.count * width
+        if sequences.count == 1 {
+            var rows = [Float](repeating: 0, count: count)
+            rows.withUnsafeMutableBufferPointer { fill($0.baseAddress!) }
+            return [rows]
+        }
+        let buffer = Buffer(count)
+        fill(buffer.p)
+        return split(buffer.p, width: width)
+    }
+
     /// Splits `outputRows.count` rows of `width` floats (in outputRows order) into one array per sequence.
     func split(_ rows: UnsafePointer<Float>, width: Int) -> [[Float]] {
         var i = 0

@@ -141,8 +141,6 @@ public final class GPTModel: LanguageModel, @unchecked Sendable {
             Ops.layerNorm(x.p + r * dim, outputNorm.w, outputNorm.b, h.p + i * dim, n: dim, eps: eps)
         }
         if emit == .hidden { return batch.split(h.p, width: dim) }
-        let logits = Buffer(n * vocabularySize)
-        output(h.p, n, logits.p, threads: threads)
-        return batch.split(logits.p, width: vocabularySize)
+        return batch.outputs(width: vocabularySize) { output(h.p, n, $0, threads: threads) }
     }
 }

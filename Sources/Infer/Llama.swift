@@ -152,9 +152,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         guard n > 0 else { return sequences.map { _ in [] } }
         for t in 0..<n { Ops.rmsNorm(x.p + t * dim, outputNorm, h.p + t * dim, n: dim, eps: eps) }
         if emit == .hidden { return batch.split(h.p, width: dim) }
-        let logits = Buffer(n * vocabularySize)
-        output(h.p, n, logits.p, threads: threads)
-        return batch.split(logits.p, width: vocabularySize)
+        return batch.outputs(width: vocabularySize) { output(h.p, n, $0, threads: threads) }
     }
 }
 
