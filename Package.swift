@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 // llmkit: read, write, quantize, run, serve and train language models in one Swift package.
-// Module graph (arrows point down only): llmkit (CLI) → Server → Infer → Quant → Formats (+ CKernels, BLAS). Infer, Finetune and Server
-// join as their issues land (see docs in ../shared/docs/DESIGN.md).
+// Module graph (arrows point down only): llmkit (CLI) → Server | Finetune → Infer → Quant → Formats (+ CKernels, BLAS)
+// (see ../shared/docs/DESIGN.md).
 import PackageDescription
 
 let package = Package(
@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Quant", targets: ["Quant"]),
         .library(name: "Infer", targets: ["Infer"]),
         .library(name: "Server", targets: ["Server"]),
+        .library(name: "Finetune", targets: ["Finetune"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,6 +31,8 @@ let package = Package(
             dependencies: ["Formats", "CKernels", .target(name: "CBLAS", condition: .when(platforms: [.linux]))],
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         .target(name: "Infer", dependencies: ["Formats", "Quant"]),
+        // Training: ops with forward and backward, models, AdamW, data, the trainer, evaluation (see DESIGN.md).
+        .target(name: "Finetune", dependencies: ["Infer", "Formats", "Quant", "CKernels"]),
         // Ollama's and OpenAI's HTTP APIs over Infer: routes, the model store, the per-model decode scheduler.
         .target(
             name: "Server",
@@ -41,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "llmkit",
             dependencies: [
-                "Formats", "Quant", "Infer", "Server",
+                "Formats", "Quant", "Infer", "Server", "Finetune",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel benchmark (release builds only; see benchmarks/kernels.py for the llama.cpp comparison).
@@ -50,5 +53,6 @@ let package = Package(
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Formats"]),
         .testTarget(name: "InferTests", dependencies: ["Infer", "Quant", "Formats", "CKernels"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Infer"]),
+        .testTarget(name: "FinetuneTests", dependencies: ["Finetune", "Infer", "Quant", "Formats"]),
     ]
 )
