@@ -826,37 +826,83 @@ G_512 void llk_panel_q4_K_order_avx512(int n, const void *w, size_t ws, int wr, 
     free(mins);
 }
 
-G_512 G_INLINE void g_q6k_order_micro(const int NC, const g_q6k_panel *P, int nsb, const uint8_t *a, size_t as,
-                                      float *out, size_t os, float *lanes, int wr, int first, int last) {
-    const __mmask16 k = (__mmask16)((1u << wr) - 1);
+// Q6_K order panel, int16 form: the 8-lane integers of vec_dot_q6_K_q8_K are exact, so they may be formed in any
+// order — here without a single vpmulld. The decoded weights are multiplied by their sub-block scales once per slab
+// (sc·q, q = 0..63: |·| ≤ 8064 fits int16) and paired per row as (q[4g], q[4g+2]), (q[4g+1], q[4g+3]) of each
+// 4-weight group; the activations are split the same way into sign-extended int16 pairs once per super-block and
+// activation row, so each pair is one vpdpwssd into its lane's accumulator. The lane's −32·(sc·bsum) term is one
+// vpdpwssd of (−32·sc_2t, −32·sc_2t+1) against the activation's (bsum_2t, bsum_2t+1) dword. Three activation rows
+// share each weight load (24 accumulators).
+enum { PQ6_NC = 3, PQ6_SUB = 2 };
+
+typedef struct {
+    __attribute__((aligned(64))) int16_t w[P_SLAB][128][32];  // [super-block][group·2 + half][row·2 + k]: sc·q
+    __attribute__((aligned(64))) int16_t nsc[P_SLAB][8][32];  // [super-block][lane t][row·2 + k]: −32·sc_(2t+k)
+} g_q6k_order_panel;
+
+G_512 G_INLINE void g_q6k_order_convert(g_q6k_order_panel *Q, const g_q6k_panel *P, int nsb) {
+    const __m512i lo = _mm512_set1_epi32(0x00ff00ff), m16 = _mm512_set1_epi32(0xffff);
     for (int b = 0; b < nsb; ++b) {
-        const uint8_t *ab = a + (size_t)b * 292;
+        for (int s = 0; s < 16; ++s) {
+            const __m512i sc = _mm512_load_si512((const __m512i *)P->sc[b][s]);
+            const __m512i sc16 = _mm512_or_si512(_mm512_and_si512(sc, m16), _mm512_slli_epi32(sc, 16));
+            for (int g = 0; g < 4; ++g) {
+                const __m512i V = _mm512_load_si512((const __m512i *)P->q[b][4 * s + g]);
+                _mm512_store_si512((__m512i *)Q->w[b][2 * (4 * s + g)], _mm512_mullo_epi16(_mm512_and_si512(V, lo), sc16));
+                _mm512_store_si512((__m512i *)Q->w[b][2 * (4 * s + g) + 1],
+                                   _mm512_mullo_epi16(_mm512_and_si512(_mm512_srli_epi32(V, 8), lo), sc16));
+            }
+        }
+        for (int t = 0; t < 8; ++t) {
+            const __m512i s0 = _mm512_slli_epi32(_mm512_load_si512((const __m512i *)P->sc[b][2 * t]), 5);
+            const __m512i s1 = _mm512_slli_epi32(_mm512_load_si512((const __m512i *)P->sc[b][2 * t + 1]), 5);
+            _mm512_store_si512((__m512i *)Q->nsc[b][t],
+                               _mm512_or_si512(_mm512_and_si512(_mm512_sub_epi32(_mm512_setzero_si512(), s0), m16),
+                                               _mm512_slli_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), s1), 16)));
+        }
+    }
+}
+
+G_512 G_INLINE void g_q6k_order_micro(const int NC, const g_q6k_order_panel *Q, const g_q6k_panel *P, int b0, int nsb,
+                                      const uint8_t *a, size_t as, float *out, size_t os, float *lanes, int wr,
+                                      int first, int last) {
+    const __mmask16 k = (__mmask16)((1u << wr) - 1);
+    for (int b = b0; b < b0 + nsb; ++b) {
+        const uint8_t *ab = a + (size_t)(b - b0) * 292;
+        // activation pairs, sign-extended: act[j][grp] = (a[4g], a[4g+2]), act[j][64 + grp] = (a[4g+1], a[4g+3])
+        __attribute__((aligned(64))) int32_t act[PQ6_NC][128];
+        __m512i L[PQ6_NC][8];
         for (int j = 0; j < NC; ++j) {
             const uint8_t *aj = ab + j * as;
-            __m512i L[8];
-            for (int t = 0; t < 8; ++t) {
-                // −32·(sc_2t·bsum_2t + sc_2t+1·bsum_2t+1)
-                const __m512i o = _mm512_add_epi32(
-                    _mm512_mullo_epi32(_mm512_load_si512((const __m512i *)P->sc[b][2 * t]), _mm512_set1_epi32((int16_t)g_rd16(aj + 260 + 4 * t))),
-                    _mm512_mullo_epi32(_mm512_load_si512((const __m512i *)P->sc[b][2 * t + 1]), _mm512_set1_epi32((int16_t)g_rd16(aj + 262 + 4 * t))));
-                L[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(o, 5));
+            for (int c = 0; c < 4; ++c) {
+                const __m512i x = _mm512_loadu_si512(aj + 4 + 64 * c);
+                _mm512_store_si512((__m512i *)&act[j][16 * c], _mm512_srai_epi16(_mm512_slli_epi16(x, 8), 8));
+                _mm512_store_si512((__m512i *)&act[j][64 + 16 * c], _mm512_srai_epi16(x, 8));
             }
-            for (int s = 0; s < 16; ++s) {
-                const __m512i SC = _mm512_load_si512((const __m512i *)P->sc[b][s]);
-                for (int g = 0; g < 4; ++g) {
-                    const __m512i W = _mm512_load_si512((const __m512i *)P->q[b][4 * s + g]);
-                    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W, g_bcast32(aj + 4 + 16 * s + 4 * g));
-                    const int t = 4 * (s & 1) + g;
-                    L[t] = _mm512_add_epi32(L[t], _mm512_mullo_epi32(p, SC));
+            for (int t = 0; t < 8; ++t)
+                L[j][t] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512((const __m512i *)Q->nsc[b][t]),
+                                              g_bcast32(aj + 260 + 4 * t));
+        }
+        for (int s = 0; s < 16; ++s) {
+            for (int g = 0; g < 4; ++g) {
+                const int grp = 4 * s + g, t = 4 * (s & 1) + g;
+                const __m512i WE = _mm512_load_si512((const __m512i *)Q->w[b][2 * grp]);
+                const __m512i WO = _mm512_load_si512((const __m512i *)Q->w[b][2 * grp + 1]);
+                for (int j = 0; j < NC; ++j) {
+                    L[j][t] = _mm512_dpwssd_epi32(L[j][t], WE, _mm512_set1_epi32(act[j][grp]));
+                    L[j][t] = _mm512_dpwssd_epi32(L[j][t], WO, _mm512_set1_epi32(act[j][64 + grp]));
                 }
             }
+        }
+        const __m512 dw = _mm512_load_ps(P->d[b]);
+        for (int j = 0; j < NC; ++j) {
             float da;
-            __builtin_memcpy(&da, aj, 4);
-            const __m512 d = _mm512_mul_ps(_mm512_set1_ps(da), _mm512_load_ps(P->d[b]));
+            __builtin_memcpy(&da, ab + j * as, 4);
+            const __m512 d = _mm512_mul_ps(_mm512_set1_ps(da), dw);
             float *lj = lanes + 128 * j;
             for (int t = 0; t < 8; ++t) {
-                const __m512 prev = (first && b == 0) ? _mm512_setzero_ps() : _mm512_loadu_ps(lj + 16 * t);
-                _mm512_storeu_ps(lj + 16 * t, _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(L[t]), prev));
+                const __m512 prev = (first && b == b0) ? _mm512_setzero_ps() : _mm512_loadu_ps(lj + 16 * t);
+                _mm512_storeu_ps(lj + 16 * t, _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(L[j][t]), prev));
             }
         }
     }
@@ -881,17 +927,23 @@ G_512 void llk_panel_q6_K_order_avx512(int n, const void *w, size_t ws, int wr, 
         return;
     }
     g_q6k_panel P;
+    g_q6k_order_panel Q;
     for (int sb0 = 0; sb0 < nb; sb0 += P_SLAB) {
         const int nsb = nb - sb0 < P_SLAB ? nb - sb0 : P_SLAB;
         g_q6k_unpack(&P, rows, sb0, nsb);
-        const uint8_t *a0 = (const uint8_t *)a + (size_t)sb0 * 292;
-        for (int j = 0; j < ar; j += PO_NC) {
-            const int nc = ar - j < PO_NC ? ar - j : PO_NC;
-            switch (nc) {
-#define PO_CASE(N) case N: g_q6k_order_micro(N, &P, nsb, a0 + j * as, as, out + j * os, os, lanes + 128 * j, wr, sb0 == 0, sb0 + nsb == nb); break;
-                PO_CASE(1) PO_CASE(2) PO_CASE(3) PO_CASE(4)
+        g_q6k_order_convert(&Q, &P, nsb);
+        for (int h0 = 0; h0 < nsb; h0 += PQ6_SUB) {  // PQ6_SUB super-blocks (16 KB of int16 weights) per pass over the batch
+            const int nh = nsb - h0 < PQ6_SUB ? nsb - h0 : PQ6_SUB;
+            const int first = sb0 + h0 == 0, last = sb0 + h0 + nh == nb;
+            const uint8_t *a0 = (const uint8_t *)a + (size_t)(sb0 + h0) * 292;
+            for (int j = 0; j < ar; j += PQ6_NC) {
+                const int nc = ar - j < PQ6_NC ? ar - j : PQ6_NC;
+                switch (nc) {
+#define PO_CASE(N) case N: g_q6k_order_micro(N, &Q, &P, h0, nh, a0 + j * as, as, out + j * os, os, lanes + 128 * j, wr, first, last); break;
+                    PO_CASE(1) PO_CASE(2) PO_CASE(3)
 #undef PO_CASE
-                default: break;
+                    default: break;
+                }
             }
         }
     }
