@@ -12,9 +12,10 @@
 // not `step-` + digits is never read; `removeTemporary` deletes leftovers of a killed writer. Pruning keeps the
 // newest `keep` checkpoints plus the best one.
 //
-// Test hook: with LLMKIT_CHECKPOINT_PAUSE=SECONDS in the environment, the writer prints
-// "checkpoint: paused writing PATH" to stderr in the middle of optimizer.safetensors (after its first tensor)
-// and sleeps, so a test can SIGKILL the process while a checkpoint is half written.
+// Test hook: with LLMKIT_CHECKPOINT_PAUSE=SECONDS in the environment (and LLMKIT_CHECKPOINT_PAUSE_STEP=N to pause
+// only at step N), the writer prints "checkpoint: paused writing PATH" to stderr in the middle of
+// optimizer.safetensors (after its first tensor) and sleeps, so a test can SIGKILL the process while a checkpoint
+// is half written.
 
 import Foundation
 import Formats
@@ -125,7 +126,9 @@ public enum Checkpoint {
                 opt.append((mo.name + ".adam_m", shape, UnsafeBufferPointer(mo.m)))
                 opt.append((mo.name + ".adam_v", shape, UnsafeBufferPointer(mo.v)))
             }
-            try writeTensors(temp + "/optimizer.safetensors", opt, pause: true)
+            let env = ProcessInfo.processInfo.environment
+            let pause = env["LLMKIT_CHECKPOINT_PAUSE_STEP"].map { Int($0) == state.step } ?? true
+            try writeTensors(temp + "/optimizer.safetensors", opt, pause: pause)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicOutput.write(Array(try enc.encode(state)) + [0x0A], to: temp + "/state.json")

@@ -10,6 +10,7 @@ public final class ProgressBar {
     let logEvery: Int
     let write: (String) -> Void
     var lastDraw = 0.0
+    var lineOpen = false
 
     /// `interactive` defaults to whether stderr is a terminal.
     public init(total: Int, logEvery: Int, interactive: Bool = isatty(2) != 0,
@@ -46,6 +47,7 @@ public final class ProgressBar {
             let bar = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
             let parts = text.split(separator: " ", maxSplits: 2)
             write("\r\u{1B}[2K" + parts[0] + " " + parts[1] + " " + bar + " " + parts[2])
+            lineOpen = true
         } else if step % logEvery == 0 || step == total {
             write(text + "\n")
         }
@@ -54,8 +56,12 @@ public final class ProgressBar {
     /// A message on its own line (evaluations, checkpoints), not overwritten by the bar.
     public func note(_ message: String) {
         write(interactive ? "\r\u{1B}[2K" + message + "\n" : message + "\n")
+        lineOpen = false
     }
 
     /// Ends the bar's line.
-    public func finish() { if interactive { write("\n") } }
+    public func finish() {
+        if interactive && lineOpen { write("\n") }
+        lineOpen = false
+    }
 }

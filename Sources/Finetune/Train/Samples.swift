@@ -4,8 +4,9 @@
 //
 // The prompt is encoded as `llmkit run --raw` encodes it (special tokens added where the tokenizer asks,
 // special-token text parsed). Greedy = the largest logit, ties to the lowest id (Infer's sampler at
-// temperature 0). Generation stops at an end-of-generation token or after `maxTokens`; the context is the
-// last contextLength tokens. Sampled continuations use temperature and top-k from a seeded TrainRNG of their
+// temperature 0). Generation stops at an end-of-generation token, after `maxTokens`, or when the context is
+// full (as Infer's Generator: the token drawn from contextLength tokens is the last; a longer prompt keeps its
+// last contextLength tokens). Sampled continuations use temperature and top-k from a seeded TrainRNG of their
 // own, so they never disturb the training RNG.
 
 import Foundation
@@ -23,13 +24,12 @@ public enum Samples {
     /// over the `topK` largest logits, drawn with `rng`.
     public static func generate(_ model: any TrainableModel, prompt: [Int32], maxTokens: Int, temperature: Float = 0,
                                 topK: Int = 40, rng: inout TrainRNG, stop: (Int) -> Bool) throws -> [Int32] {
-        var context = prompt
-        var out: [Int32] = []
         let limit = model.config.contextLength
-        while out.count < maxTokens {
-            let window = context.count > limit ? Array(context.suffix(limit)) : context
-            guard !window.isEmpty else { break }
-            let logits = try model.logits(context: window)
+        var context = Array(prompt.suffix(limit))
+        var out: [Int32] = []
+        // As Infer's generator: the token drawn from a full context is the last one.
+        while out.count < maxTokens && !context.isEmpty && context.count <= limit {
+            let logits = try model.logits(context: context)
             let next: Int
             if temperature <= 0 {
                 var best = 0

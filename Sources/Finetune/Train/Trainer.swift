@@ -112,7 +112,7 @@ public final class Trainer {
         let elapsedBefore = state.elapsedSeconds
         var lastVal: (step: Int, loss: Float)? = nil
         defer { metrics.flush() }
-        while state.step < o.steps {
+        while state.step < o.steps && !state.earlyStopped {
             if let stop = o.stopAt, state.step >= stop { break }
             let step = state.step + 1
             let t0 = DispatchTime.now().uptimeNanoseconds
