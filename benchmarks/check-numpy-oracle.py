@@ -46,7 +46,7 @@ def torch_loss(cfg, P, inputs, targets):
     def rope(a):  # (B, h, T, hd), adjacent pairs
         inv = cfg["ropeTheta"] ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
         ang = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]
-        c = torch.polar(torch.ones_like(ang), ang)
+        c = torch.polar(torch.ones_like(ang), ang).to(torch.complex128 if a.dtype == torch.float64 else torch.complex64)
         z = torch.view_as_complex(a.reshape(*a.shape[:-1], hd // 2, 2).contiguous())
         return torch.view_as_real(z * c).reshape(a.shape)
 

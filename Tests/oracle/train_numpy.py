@@ -63,7 +63,8 @@ def parameter_shapes(cfg):
 
 def random_parameters(cfg, rng):
     """Random weights that exercise every gradient: linear weights ~ N(0, 1/fan_in) (so attention is far from
-    uniform and activations stay O(1)), embeddings ~ N(0, 1), norm weights 1 + N(0, 0.1²), biases N(0, 0.1²)."""
+    uniform and activations stay O(1)), embeddings ~ N(0, 0.5²) (logits of a few units, softmax not saturated),
+    norm weights 1 + N(0, 0.1²), biases N(0, 0.1²)."""
     params = {}
     for name, shape in parameter_shapes(cfg).items():
         if name.endswith(".bias"):
@@ -71,7 +72,7 @@ def random_parameters(cfg, rng):
         elif "norm" in name:
             params[name] = 1 + 0.1 * rng.standard_normal(shape)
         elif "embd" in name:
-            params[name] = rng.standard_normal(shape)
+            params[name] = 0.5 * rng.standard_normal(shape)
         else:
             params[name] = rng.standard_normal(shape) / np.sqrt(shape[1])
     return params
