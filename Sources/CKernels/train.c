@@ -1,0 +1,372 @@
+// Training kernels: the row loops of Finetune's ops (see llk_train.h for each contract; the math is written out
+// in the Swift op files). Each kernel body is an always-inline function compiled twice — into an AVX-512 function
+// (target attribute; clang vectorizes the loops to 16 lanes) and into a portable one (the scalar reference twin) —
+// and the exported symbol picks one per call from a flag set once from the CPU's features.
+// Conventions: reductions run over 16 fixed lanes then add the lanes in order, in both builds, so a result depends
+// only on the data and the build (not on threads or timing); exp is our own polynomial (vectorizable, no libm).
+#include "llk_train.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+#if defined(__x86_64__)
+#define T512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+static int simd_flag = -1;
+static int cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+}
+static inline int simd_on(void) {
+    if (simd_flag < 0) simd_flag = cpu_has_avx512();
+    return simd_flag;
+}
+int llk_train_simd(void) { return simd_on(); }
+int llk_train_set_simd(int on) {
+    int old = simd_on();
+    simd_flag = on ? cpu_has_avx512() : 0;
+    return old;
+}
+// Defines name (dispatching), name_avx512 and name_ref from the body name_body.
+#define KERNEL(name, params, args)                                                   \
+    static T512 void name##_avx512 params { name##_body args; }                     \
+    static void name##_ref params { name##_body args; }                             \
+    void name params {                                                              \
+        if (simd_on()) name##_avx512 args; else name##_ref args;                    \
+    }
+#define KERNEL_R(type, name, params, args)                                           \
+    static T512 type name##_avx512 params { return name##_body args; }              \
+    static type name##_ref params { return name##_body args; }                      \
+    type name params { return simd_on() ? name##_avx512 args : name##_ref args; }
+#else
+int llk_train_simd(void) { return 0; }
+int llk_train_set_simd(int on) { (void)on; return 0; }
+#define KERNEL(name, params, args) void name params { name##_body args; }
+#define KERNEL_R(type, name, params, args) type name params { return name##_body args; }
+#endif
+
+// MARK: helpers
+
+/// exp(x): n = round(x·log2 e) by the 1.5·2²³ trick, r = x − n·ln 2 in two parts, Cephes' degree-6 polynomial,
+/// times 2ⁿ built in the exponent bits. x is clamped to [−87.3, 88.3] (results stay normal and finite).
+INLINE float fexp(float x) {
+    x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+    const float magic = 12582912.0f;
+    float n = (x * 1.44269504088896341f + magic) - magic;
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return y * scale;
+}
+
+float llk_train_expf(float x) { return fexp(x); }
+
+INLINE float fsum(const float *x, long c) {
+    float acc[16] = {0};
+    long i = 0;
+    for (; i + 16 <= c; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] += x[i + k];
+    for (int k = 0; i < c; i++, k++) acc[k] += x[i];
+    float s = 0;
+    for (int k = 0; k < 16; k++) s += acc[k];
+    return s;
+}
+
+INLINE float fmaxrow(const float *x, long c) {
+    float m = -INFINITY;
+    for (long i = 0; i < c; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+// MARK: dropout (scalar: one RNG stream)
+
+void llk_train_dropout(uint64_t s[4], float p, float *mask, float *x, long n) {
+    uint64_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    const float keep = 1.0f / (1.0f - p);
+    for (long i = 0; i < n; i++) {
+        uint64_t r5 = s1 * 5;
+        uint64_t result = ((r5 << 7) | (r5 >> 57)) * 9;
+        uint64_t t = s1 << 17;
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t;
+        s3 = (s3 << 45) | (s3 >> 19);
+        float u = (float)(result >> 40) * 0x1p-24f;
+        float m = u < p ? 0.0f : keep;
+        mask[i] = m;
+        x[i] *= m;
+    }
+    s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3;
+}
+
+// MARK: LayerNorm, RMSNorm
+
+INLINE void llk_layernorm_fwd_body(float *out, float *mean, float *rstd, const float *x, const float *w,
+                                   const float *b, long n, long c, float eps) {
+    for (long r = 0; r < n; r++) {
+        const float *xr = x + r * c;
+        float *o = out + r * c;
+        float m = fsum(xr, c) / (float)c;
+        for (long i = 0; i < c; i++) o[i] = (xr[i] - m) * (xr[i] - m);  // scratch for the variance
+        float var = fsum(o, c) / (float)c;
+        float s = 1.0f / sqrtf(var + eps);
+        for (long i = 0; i < c; i++) o[i] = (xr[i] - m) * s * w[i] + b[i];
+        mean[r] = m;
+        rstd[r] = s;
+    }
+}
+KERNEL(llk_layernorm_fwd, (float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
+                           long n, long c, float eps), (out, mean, rstd, x, w, b, n, c, eps))
+
+INLINE void llk_layernorm_bwd_body(float *dx, float *dw, float *db, const float *dout, const float *x,
+                                   const float *mean, const float *rstd, const float *w, long n, long c) {
+    for (long r = 0; r < n; r++) {
+        const float *xr = x + r * c, *dr = dout + r * c;
+        float *dxr = dx + r * c;
+        const float m = mean[r], s = rstd[r];
+        // a = Σ dnorm, b = Σ dnorm·x̂ where dnorm = dout·w (16 lanes, then in order)
+        float a[16] = {0}, b[16] = {0};
+        long i = 0;
+        for (; i + 16 <= c; i += 16)
+            for (int k = 0; k < 16; k++) {
+                float xh = (xr[i + k] - m) * s, dn = dr[i + k] * w[i + k];
+                a[k] += dn;
+                b[k] += dn * xh;
+            }
+        for (int k = 0; i < c; i++, k++) {
+            float xh = (xr[i] - m) * s, dn = dr[i] * w[i];
+            a[k] += dn;
+            b[k] += dn * xh;
+        }
+        float sa = 0, sb = 0;
+        for (int k = 0; k < 16; k++) { sa += a[k]; sb += b[k]; }
+        const float dmean = sa / (float)c, dxmean = sb / (float)c;
+        for (i = 0; i < c; i++) {
+            float xh = (xr[i] - m) * s;
+            dw[i] += dr[i] * xh;
+            dxr[i] += (dr[i] * w[i] - dmean - xh * dxmean) * s;
+        }
+        if (db) for (i = 0; i < c; i++) db[i] += dr[i];
+    }
+}
+KERNEL(llk_layernorm_bwd, (float *dx, float *dw, float *db, const float *dout, const float *x, const float *mean,
+                           const float *rstd, const float *w, long n, long c), (dx, dw, db, dout, x, mean, rstd, w, n, c))
+
+INLINE void llk_rmsnorm_fwd_body(float *out, float *rstd, const float *x, const float *w, long n, long c, float eps) {
+    for (long r = 0; r < n; r++) {
+        const float *xr = x + r * c;
+        float *o = out + r * c;
+        for (long i = 0; i < c; i++) o[i] = xr[i] * xr[i];
+        float s = 1.0f / sqrtf(fsum(o, c) / (float)c + eps);
+        for (long i = 0; i < c; i++) o[i] = xr[i] * s * w[i];
+        rstd[r] = s;
+    }
+}
+KERNEL(llk_rmsnorm_fwd, (float *out, float *rstd, const float *x, const float *w, long n, long c, float eps),
+       (out, rstd, x, w, n, c, eps))
+
+INLINE void llk_rmsnorm_bwd_body(float *dx, float *dw, const float *dout, const float *x, const float *rstd,
+                                 const float *w, long n, long c) {
+    for (long r = 0; r < n; r++) {
+        const float *xr = x + r * c, *dr = dout + r * c;
+        float *dxr = dx + r * c;
+        const float s = rstd[r];
+        float b[16] = {0};
+        long i = 0;
+        for (; i + 16 <= c; i += 16)
+            for (int k = 0; k < 16; k++) b[k] += dr[i + k] * w[i + k] * xr[i + k] * s;
+        for (int k = 0; i < c; i++, k++) b[k] += dr[i] * w[i] * xr[i] * s;
+        float sb = 0;
+        for (int k = 0; k < 16; k++) sb += b[k];
+        const float dxmean = sb / (float)c;
+        for (i = 0; i < c; i++) {
+            float xh = xr[i] * s;
+            dw[i] += dr[i] * xh;
+            dxr[i] += (dr[i] * w[i] - xh * dxmean) * s;
+        }
+    }
+}
+KERNEL(llk_rmsnorm_bwd, (float *dx, float *dw, const float *dout, const float *x, const float *rstd, const float *w,
+                         long n, long c), (dx, dw, dout, x, rstd, w, n, c))
+
+// MARK: GELU (tanh), SwiGLU
+
+#define GELU_K 0.7978845608028654f  // sqrt(2/π)
+#define GELU_A 0.044715f
+
+INLINE float ftanh(float u) { return 1.0f - 2.0f / (fexp(2.0f * u) + 1.0f); }
+
+INLINE void llk_gelu_fwd_body(float *out, float *h, const float *bias, long n, long c) {
+    for (long r = 0; r < n; r++) {
+        float *hr = h + r * c, *o = out + r * c;
+        if (bias) for (long i = 0; i < c; i++) hr[i] += bias[i];
+        for (long i = 0; i < c; i++) {
+            float x = hr[i];
+            o[i] = 0.5f * x * (1.0f + ftanh(GELU_K * (x + GELU_A * x * x * x)));
+        }
+    }
+}
+KERNEL(llk_gelu_fwd, (float *out, float *h, const float *bias, long n, long c), (out, h, bias, n, c))
+
+INLINE void llk_gelu_bwd_body(float *dh, const float *h, const float *dout, long count) {
+    for (long i = 0; i < count; i++) {
+        float x = h[i];
+        float t = ftanh(GELU_K * (x + GELU_A * x * x * x));
+        float d = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+        dh[i] = dout[i] * d;
+    }
+}
+KERNEL(llk_gelu_bwd, (float *dh, const float *h, const float *dout, long count), (dh, h, dout, count))
+
+INLINE void llk_swiglu_fwd_body(float *out, const float *g, const float *u, long count) {
+    for (long i = 0; i < count; i++) out[i] = g[i] / (1.0f + fexp(-g[i])) * u[i];
+}
+KERNEL(llk_swiglu_fwd, (float *out, const float *g, const float *u, long count), (out, g, u, count))
+
+INLINE void llk_swiglu_bwd_body(float *dg, float *du, const float *dout, const float *g, const float *u, long count) {
+    for (long i = 0; i < count; i++) {
+        float sg = 1.0f / (1.0f + fexp(-g[i]));
+        float d = dout[i], gi = g[i];
+        dg[i] = d * u[i] * sg * (1.0f + gi * (1.0f - sg));
+        du[i] = d * gi * sg;
+    }
+}
+KERNEL(llk_swiglu_bwd, (float *dg, float *du, const float *dout, const float *g, const float *u, long count),
+       (dg, du, dout, g, u, count))
+
+// MARK: cross-entropy
+
+INLINE void llk_xent_body(float *logits, float *loss, const int32_t *targets, long n, long v, float scale, int grad) {
+    for (long r = 0; r < n; r++) {
+        float *l = logits + r * v;
+        int32_t t = targets[r];
+        if (t < 0) {
+            loss[r] = 0;
+            if (grad) for (long i = 0; i < v; i++) l[i] = 0;
+            continue;
+        }
+        float m = fmaxrow(l, v);
+        float acc[16] = {0};
+        long i = 0;
+        for (; i + 16 <= v; i += 16)
+            for (int k = 0; k < 16; k++) acc[k] += fexp(l[i + k] - m);
+        for (int k = 0; i < v; i++, k++) acc[k] += fexp(l[i] - m);
+        float sum = 0;
+        for (int k = 0; k < 16; k++) sum += acc[k];
+        float lse = m + logf(sum);
+        loss[r] = lse - l[t];
+        if (grad) {
+            for (long j = 0; j < v; j++) l[j] = fexp(l[j] - lse) * scale;
+            l[t] -= scale;
+        }
+    }
+}
+KERNEL(llk_xent, (float *logits, float *loss, const int32_t *targets, long n, long v, float scale, int grad),
+       (logits, loss, targets, n, v, scale, grad))
+
+// MARK: attention softmax
+
+INLINE void llk_attn_softmax_body(float *S, long ld, long rows, long t0, long cols, float scale, float *lse) {
+    for (long r = 0; r < rows; r++) {
+        float *s = S + r * ld;
+        long valid = t0 + r + 1 < cols ? t0 + r + 1 : cols;
+        float m = fmaxrow(s, valid) * scale;
+        float acc[16] = {0};
+        long j = 0;
+        for (; j + 16 <= valid; j += 16)
+            for (int k = 0; k < 16; k++) { float p = fexp(s[j + k] * scale - m); s[j + k] = p; acc[k] += p; }
+        for (int k = 0; j < valid; j++, k++) { float p = fexp(s[j] * scale - m); s[j] = p; acc[k] += p; }
+        float sum = 0;
+        for (int k = 0; k < 16; k++) sum += acc[k];
+        float inv = 1.0f / sum;
+        for (j = 0; j < valid; j++) s[j] *= inv;
+        for (; j < cols; j++) s[j] = 0;
+        lse[r] = m + logf(sum);
+    }
+}
+KERNEL(llk_attn_softmax, (float *S, long ld, long rows, long t0, long cols, float scale, float *lse),
+       (S, ld, rows, t0, cols, scale, lse))
+
+INLINE void llk_attn_softmax_bwd_body(float *S, float *dP, long ld, long rows, long t0, long cols, float scale,
+                                      const float *lse, const float *D) {
+    for (long r = 0; r < rows; r++) {
+        float *s = S + r * ld, *dp = dP + r * ld;
+        long valid = t0 + r + 1 < cols ? t0 + r + 1 : cols;
+        const float l = lse[r], d = D[r];
+        long j = 0;
+        for (; j < valid; j++) {
+            float p = fexp(s[j] * scale - l);
+            s[j] = p;
+            dp[j] = p * (dp[j] - d) * scale;
+        }
+        for (; j < cols; j++) { s[j] = 0; dp[j] = 0; }
+    }
+}
+KERNEL(llk_attn_softmax_bwd, (float *S, float *dP, long ld, long rows, long t0, long cols, float scale,
+                              const float *lse, const float *D), (S, dP, ld, rows, t0, cols, scale, lse, D))
+
+// MARK: RoPE (NORM mode: adjacent pairs)
+
+INLINE void llk_rope_body(float *x, long ld, long rows, long pos0, long heads, long hd, const float *table,
+                          int inverse) {
+    const float sign = inverse ? -1.0f : 1.0f;
+    for (long r = 0; r < rows; r++) {
+        const float *cs = table + (pos0 + r) * hd;
+        for (long h = 0; h < heads; h++) {
+            float *v = x + r * ld + h * hd;
+            for (long i = 0; i < hd; i += 2) {
+                float c = cs[i], s = sign * cs[i + 1];
+                float x0 = v[i], x1 = v[i + 1];
+                v[i] = x0 * c - x1 * s;
+                v[i + 1] = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+KERNEL(llk_rope, (float *x, long ld, long rows, long pos0, long heads, long hd, const float *table, int inverse),
+       (x, ld, rows, pos0, heads, hd, table, inverse))
+
+// MARK: optimizer helpers
+
+INLINE void llk_adamw_body(float *theta, const float *g, float *m, float *v, long count, float lr, float beta1,
+                           float beta2, float eps, float wd, float bc1, float bc2) {
+    const float stepSize = lr / bc1, sbc2 = sqrtf(bc2), decay = 1.0f - lr * wd;
+    for (long i = 0; i < count; i++) {
+        float gi = g[i];
+        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) / sbc2 + eps;
+        theta[i] = theta[i] * decay - stepSize * mi / denom;
+    }
+}
+KERNEL(llk_adamw, (float *theta, const float *g, float *m, float *v, long count, float lr, float beta1, float beta2,
+                   float eps, float wd, float bc1, float bc2), (theta, g, m, v, count, lr, beta1, beta2, eps, wd, bc1, bc2))
+
+INLINE double llk_sumsq_body(const float *g, long count) {
+    double acc[16] = {0};
+    long i = 0;
+    for (; i + 16 <= count; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] += (double)g[i + k] * (double)g[i + k];
+    for (int k = 0; i < count; i++, k++) acc[k] += (double)g[i] * (double)g[i];
+    double s = 0;
+    for (int k = 0; k < 16; k++) s += acc[k];
+    return s;
+}
+KERNEL_R(double, llk_sumsq, (const float *g, long count), (g, count))
+
+INLINE void llk_scale_body(float *x, long count, float s) {
+    for (long i = 0; i < count; i++) x[i] *= s;
+}
+KERNEL(llk_scale, (float *x, long count, float s), (x, count, s))
