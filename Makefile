@@ -63,3 +63,12 @@ bench-server: release
 	@[ -e .bench/SmolLM2-135M-Instruct.Q4_0.gguf ] || { mkdir -p .bench && $$($(SWIFT) build -c release --show-bin-path)/llmkit quantize --allow-requantize --quiet $(MODEL) .bench/SmolLM2-135M-Instruct.Q4_0.gguf q4_0; }
 	.venv/bin/python benchmarks/server-load.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit \
 		--llama-server $$(bash scripts/bench-setup-server.sh) .bench/SmolLM2-135M-Instruct.Q4_0.gguf
+
+# Training benchmark: llmkit train next to PyTorch eager (benchmarks/train_reference.py, CPU torch in .venv-torch made by
+# scripts/bench-setup-train.sh) on ~1 MB of GNU manuals, same config, threads and steps; tokens/s, peak RSS, GFLOP/s at
+# context 256 and 512, validation loss over 3 seeds. QUICK=1 for a smoke run. Results in benchmarks/out/train-speed.md.
+.PHONY: bench-train
+bench-train: release
+	bash scripts/bench-setup-train.sh
+	.venv-torch/bin/python benchmarks/check-numpy-oracle.py
+	.venv-torch/bin/python benchmarks/train-speed.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit $(if $(QUICK),--quick)
