@@ -390,35 +390,77 @@ INLINE void add_outer(float *y, long ldy, const float *w, const float *x, long n
         for (long d = 0; d < hd; d++) y[j * ldy + d] += w[j] * x[d];
 }
 
+/// y[j·ldy + d] += Σ_{r<4} w[r·ldw + j]·x[r][d] for j < n (hd a multiple of 16): four query rows' outer products
+/// in one pass over y, the rows added in order.
+INLINE void add_outer4(float *y, long ldy, const float *w, long ldw, const float *const *x, long n, long hd) {
+    for (long d0 = 0; d0 < hd; d0 += 16) {
+        const v16 x0 = ld16(x[0] + d0), x1 = ld16(x[1] + d0), x2 = ld16(x[2] + d0), x3 = ld16(x[3] + d0);
+        const float *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
+        for (long j = 0; j < n; j++) {
+            v16 a = ld16(y + j * ldy + d0);
+            a += w0[j] * x0;
+            a += w1[j] * x1;
+            a += w2[j] * x2;
+            a += w3[j] * x3;
+            st16(y + j * ldy + d0, a);
+        }
+    }
+}
+
 INLINE void llk_attn_fwd_body(float *out, long ldo, const float *q, long ldq, const float *k, long ldk, const float *v,
                               long ldv, float *lse, long T, long hd, long rep, float scale, float *scratch) {
     const long ldt = (T + 15) / 16 * 16;
-    float *Kt = scratch, *Vc = Kt + hd * ldt, *s = Vc + hd * ldt, *tmp = s + ldt;
+    float *Kt = scratch, *Vc = Kt + hd * ldt, *s = Vc + hd * ldt, *tmp = s + 4 * ldt;  // s: four rows
     transpose_block(Kt, ldt, k, ldk, T, hd);
     for (long j = 0; j < T; j++) memcpy(Vc + j * hd, v + j * ldv, (size_t)hd * sizeof(float));  // dense rows: 1 line each
+    // Query rows in groups of four: each row's scores and unnormalized P = exp(scale·S − max) (zero past its
+    // diagonal), then one pass over V for all four outputs, each scaled by its 1/Σ P.
     for (long i = 0; i < rep; i++) {
-        for (long t = 0; t < T; t++) {
-            const float *qr = q + t * ldq + i * hd;
-            const long n = t + 1, n16 = (n + 15) / 16 * 16;
-            scores(s, qr, Kt, ldt, n16, hd);
-            float mx[16];
-            for (int jj = 0; jj < 16; jj++) mx[jj] = -INFINITY;
-            for (long j = 0; j < n16; j += 16)  // lanes past n hold scores of the zero-padded keys: masked below
-                for (int jj = 0; jj < 16; jj++) mx[jj] = (j + jj < n && s[j + jj] > mx[jj]) ? s[j + jj] : mx[jj];
-            float m = -INFINITY;
-            for (int jj = 0; jj < 16; jj++) m = mx[jj] > m ? mx[jj] : m;
-            m *= scale;
-            float acc[16] = {0};
-            long j = 0;
-            for (; j + 16 <= n; j += 16)
-                for (int jj = 0; jj < 16; jj++) { float p = fexp(s[j + jj] * scale - m); s[j + jj] = p; acc[jj] += p; }
-            for (int jj = 0; j < n; j++, jj++) { float p = fexp(s[j] * scale - m); s[j] = p; acc[jj] += p; }
-            float sum = 0;
-            for (int jj = 0; jj < 16; jj++) sum += acc[jj];
-            const float inv = 1.0f / sum;
-            for (j = 0; j < n; j++) s[j] *= inv;
-            weighted_rows(out + t * ldo + i * hd, s, Vc, hd, n, hd, tmp);
-            lse[i * T + t] = m + logf(sum);
+        for (long t0 = 0; t0 < T; t0 += 4) {
+            const long R = T - t0 < 4 ? T - t0 : 4, nmax = t0 + R, n16 = (nmax + 15) / 16 * 16;
+            float inv[4];
+            for (long r = 0; r < R; r++) {
+                const long t = t0 + r, n = t + 1;
+                float *sr = s + r * ldt;
+                scores(sr, q + t * ldq + i * hd, Kt, ldt, n16, hd);
+                float mx[16];
+                for (int jj = 0; jj < 16; jj++) mx[jj] = -INFINITY;
+                for (long j = 0; j < n16; j += 16)  // lanes past n hold scores of later or zero-padded keys: skipped
+                    for (int jj = 0; jj < 16; jj++) mx[jj] = (j + jj < n && sr[j + jj] > mx[jj]) ? sr[j + jj] : mx[jj];
+                float m = -INFINITY;
+                for (int jj = 0; jj < 16; jj++) m = mx[jj] > m ? mx[jj] : m;
+                m *= scale;
+                float acc[16] = {0};
+                long j = 0;
+                for (; j + 16 <= n; j += 16)
+                    for (int jj = 0; jj < 16; jj++) { float p = fexp(sr[j + jj] * scale - m); sr[j + jj] = p; acc[jj] += p; }
+                for (int jj = 0; j < n; j++, jj++) { float p = fexp(sr[j] * scale - m); sr[j] = p; acc[jj] += p; }
+                for (; j < nmax; j++) sr[j] = 0;
+                float sum = 0;
+                for (int jj = 0; jj < 16; jj++) sum += acc[jj];
+                inv[r] = 1.0f / sum;
+                lse[i * T + t] = m + logf(sum);
+            }
+            if (R == 4 && hd % 16 == 0) {
+                for (long d0 = 0; d0 < hd; d0 += 16) {
+                    v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+                    const float *s0 = s, *s1 = s + ldt, *s2 = s + 2 * ldt, *s3 = s + 3 * ldt;
+                    for (long j = 0; j < nmax; j++) {
+                        const v16 vj = ld16(Vc + j * hd + d0);
+                        a0 += s0[j] * vj; a1 += s1[j] * vj; a2 += s2[j] * vj; a3 += s3[j] * vj;
+                    }
+                    st16(out + t0 * ldo + i * hd + d0, a0 * inv[0]);
+                    st16(out + (t0 + 1) * ldo + i * hd + d0, a1 * inv[1]);
+                    st16(out + (t0 + 2) * ldo + i * hd + d0, a2 * inv[2]);
+                    st16(out + (t0 + 3) * ldo + i * hd + d0, a3 * inv[3]);
+                }
+            } else {
+                for (long r = 0; r < R; r++) {
+                    float *o = out + (t0 + r) * ldo + i * hd;
+                    weighted_rows(o, s + r * ldt, Vc, hd, t0 + r + 1, hd, tmp);
+                    for (long d = 0; d < hd; d++) o[d] *= inv[r];
+                }
+            }
         }
     }
 }
@@ -432,30 +474,47 @@ INLINE void llk_attn_bwd_body(float *dq, float *dk, float *dv, const float *dout
     const long ldt = (T + 15) / 16 * 16;
     // dK and dV accumulate in dense (T, hd) blocks (one cache line per row at hd 16), copied out at the end.
     float *Kt = scratch, *Vt = Kt + hd * ldt, *Kc = Vt + hd * ldt, *dKc = Kc + hd * ldt, *dVc = dKc + hd * ldt;
-    float *s = dVc + hd * ldt, *dp = s + ldt, *tmp = dp + ldt;
+    float *s = dVc + hd * ldt, *dp = s + 4 * ldt, *tmp = dp + 4 * ldt;  // s, dp: four rows each
     transpose_block(Kt, ldt, k, ldk, T, hd);
     transpose_block(Vt, ldt, v, ldv, T, hd);
     for (long j = 0; j < T; j++) memcpy(Kc + j * hd, k + j * ldk, (size_t)hd * sizeof(float));
     memset(dKc, 0, (size_t)(T * hd) * sizeof(float));
     memset(dVc, 0, (size_t)(T * hd) * sizeof(float));
+    // Query rows in groups of four: each row's scores, P and dS as in the forward, then one pass over the keys adds
+    // all four rows' outer products into dK and dV (a quarter of the loads and stores of row-at-a-time updates).
     for (long i = 0; i < rep; i++) {
-        for (long t = 0; t < T; t++) {
-            const float *qr = q + t * ldq + i * hd, *dor = dout + t * ldo + i * hd, *orow = out + t * ldo + i * hd;
-            const long n = t + 1, n16 = (n + 15) / 16 * 16;
-            const float l = lse[i * T + t];
-            float D = 0;
-            for (long d = 0; d < hd; d++) D += dor[d] * orow[d];
-            scores(s, qr, Kt, ldt, n16, hd);
-            scores(dp, dor, Vt, ldt, n16, hd);
+        for (long t0 = 0; t0 < T; t0 += 4) {
+            const long R = T - t0 < 4 ? T - t0 : 4, nmax = t0 + R, n16 = (nmax + 15) / 16 * 16;
+            const float *qrs[4], *dors[4];
+            for (long r = 0; r < R; r++) {
+                const long t = t0 + r, n = t + 1;
+                const float *qr = q + t * ldq + i * hd, *dor = dout + t * ldo + i * hd, *orow = out + t * ldo + i * hd;
+                float *sr = s + r * ldt, *dpr = dp + r * ldt;
+                qrs[r] = qr;
+                dors[r] = dor;
+                const float l = lse[i * T + t];
+                float D = 0;
+                for (long d = 0; d < hd; d++) D += dor[d] * orow[d];
+                scores(sr, qr, Kt, ldt, n16, hd);
+                scores(dpr, dor, Vt, ldt, n16, hd);
 #pragma clang loop vectorize(assume_safety)
-            for (long j = 0; j < n; j++) {
-                float p = fexp(s[j] * scale - l);
-                s[j] = p;
-                dp[j] = p * (dp[j] - D) * scale;
+                for (long j = 0; j < n; j++) {
+                    float p = fexp(sr[j] * scale - l);
+                    sr[j] = p;
+                    dpr[j] = p * (dpr[j] - D) * scale;
+                }
+                for (long j = n; j < nmax; j++) { sr[j] = 0; dpr[j] = 0; }
+                weighted_rows(dq + t * ldq + i * hd, dpr, Kc, hd, n, hd, tmp);
             }
-            weighted_rows(dq + t * ldq + i * hd, dp, Kc, hd, n, hd, tmp);
-            add_outer(dKc, hd, dp, qr, n, hd);
-            add_outer(dVc, hd, s, dor, n, hd);
+            if (R == 4 && hd % 16 == 0) {
+                add_outer4(dKc, hd, dp, ldt, qrs, nmax, hd);
+                add_outer4(dVc, hd, s, ldt, dors, nmax, hd);
+            } else {
+                for (long r = 0; r < R; r++) {
+                    add_outer(dKc, hd, dp + r * ldt, qrs[r], nmax, hd);
+                    add_outer(dVc, hd, s + r * ldt, dors[r], nmax, hd);
+                }
+            }
         }
     }
     for (long j = 0; j < T; j++) {
