@@ -352,6 +352,34 @@ INLINE void scores(float *s, const float *q, const float *Kt, long ldt, long n, 
     }
 }
 
+/// scores() for four query rows at once (rows of s lds apart): each K block loaded once for all four rows.
+INLINE void scores4(float *s, long lds, const float *const *q, const float *Kt, long ldt, long n, long hd) {
+    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
+    long j0 = 0;
+    for (; j0 + 32 <= n; j0 += 32) {
+        v16 a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+        for (long d = 0; d < hd; d++) {
+            const v16 k0 = ld16(Kt + d * ldt + j0), k1 = ld16(Kt + d * ldt + j0 + 16);
+            a0 += q0[d] * k0; b0 += q0[d] * k1;
+            a1 += q1[d] * k0; b1 += q1[d] * k1;
+            a2 += q2[d] * k0; b2 += q2[d] * k1;
+            a3 += q3[d] * k0; b3 += q3[d] * k1;
+        }
+        st16(s + j0, a0); st16(s + j0 + 16, b0);
+        st16(s + lds + j0, a1); st16(s + lds + j0 + 16, b1);
+        st16(s + 2 * lds + j0, a2); st16(s + 2 * lds + j0 + 16, b2);
+        st16(s + 3 * lds + j0, a3); st16(s + 3 * lds + j0 + 16, b3);
+    }
+    for (; j0 < n; j0 += 16) {
+        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (long d = 0; d < hd; d++) {
+            const v16 k0 = ld16(Kt + d * ldt + j0);
+            a0 += q0[d] * k0; a1 += q1[d] * k0; a2 += q2[d] * k0; a3 += q3[d] * k0;
+        }
+        st16(s + j0, a0); st16(s + lds + j0, a1); st16(s + 2 * lds + j0, a2); st16(s + 3 * lds + j0, a3);
+    }
+}
+
 /// acc[d] = Σ_{j<n} w[j]·x[j·ldx + d]: four partial sums over j (added in order at the end); 16-lane vectors over d
 /// when hd is a multiple of 16, scalar otherwise.
 INLINE void weighted_rows(float *acc, const float *w, const float *x, long ldx, long n, long hd, float *tmp) {
@@ -419,10 +447,16 @@ INLINE void llk_attn_fwd_body(float *out, long ldo, const float *q, long ldq, co
         for (long t0 = 0; t0 < T; t0 += 4) {
             const long R = T - t0 < 4 ? T - t0 : 4, nmax = t0 + R, n16 = (nmax + 15) / 16 * 16;
             float inv[4];
+            const int grouped = R == 4;
+            if (grouped) {
+                const float *qs[4] = {q + t0 * ldq + i * hd, q + (t0 + 1) * ldq + i * hd, q + (t0 + 2) * ldq + i * hd,
+                                      q + (t0 + 3) * ldq + i * hd};
+                scores4(s, ldt, qs, Kt, ldt, n16, hd);
+            }
             for (long r = 0; r < R; r++) {
                 const long t = t0 + r, n = t + 1;
                 float *sr = s + r * ldt;
-                scores(sr, q + t * ldq + i * hd, Kt, ldt, n16, hd);
+                if (!grouped) scores(sr, q + t * ldq + i * hd, Kt, ldt, n16, hd);
                 float mx[16];
                 for (int jj = 0; jj < 16; jj++) mx[jj] = -INFINITY;
                 for (long j = 0; j < n16; j += 16)  // lanes past n hold scores of later or zero-padded keys: skipped
@@ -486,17 +520,23 @@ INLINE void llk_attn_bwd_body(float *dq, float *dk, float *dv, const float *dout
         for (long t0 = 0; t0 < T; t0 += 4) {
             const long R = T - t0 < 4 ? T - t0 : 4, nmax = t0 + R, n16 = (nmax + 15) / 16 * 16;
             const float *qrs[4], *dors[4];
+            for (long r = 0; r < R; r++) { qrs[r] = q + (t0 + r) * ldq + i * hd; dors[r] = dout + (t0 + r) * ldo + i * hd; }
+            const int grouped = R == 4;
+            if (grouped) {
+                scores4(s, ldt, qrs, Kt, ldt, n16, hd);
+                scores4(dp, ldt, dors, Vt, ldt, n16, hd);
+            }
             for (long r = 0; r < R; r++) {
                 const long t = t0 + r, n = t + 1;
                 const float *qr = q + t * ldq + i * hd, *dor = dout + t * ldo + i * hd, *orow = out + t * ldo + i * hd;
                 float *sr = s + r * ldt, *dpr = dp + r * ldt;
-                qrs[r] = qr;
-                dors[r] = dor;
                 const float l = lse[i * T + t];
                 float D = 0;
                 for (long d = 0; d < hd; d++) D += dor[d] * orow[d];
-                scores(sr, qr, Kt, ldt, n16, hd);
-                scores(dpr, dor, Vt, ldt, n16, hd);
+                if (!grouped) {
+                    scores(sr, qr, Kt, ldt, n16, hd);
+                    scores(dpr, dor, Vt, ldt, n16, hd);
+                }
 #pragma clang loop vectorize(assume_safety)
                 for (long j = 0; j < n; j++) {
                     float p = fexp(sr[j] * scale - l);
