@@ -219,6 +219,8 @@ INLINE void llk_gelu_fwd_body(float *out, float *h, const float *bias, long n, l
 KERNEL(llk_gelu_fwd, (float *out, float *h, const float *bias, long n, long c), (out, h, bias, n, c))
 
 INLINE void llk_gelu_bwd_body(float *dh, const float *h, const float *dout, long count) {
+    // dh may be dout (in place): element i reads only index i, so vectorizing is safe despite the aliasing.
+#pragma clang loop vectorize(assume_safety)
     for (long i = 0; i < count; i++) {
         float x = h[i];
         float t = ftanh(GELU_K * (x + GELU_A * x * x * x));
@@ -314,6 +316,264 @@ INLINE void llk_attn_softmax_bwd_body(float *S, float *dP, long ld, long rows, l
 }
 KERNEL(llk_attn_softmax_bwd, (float *S, float *dP, long ld, long rows, long t0, long cols, float scale,
                               const float *lse, const float *D), (S, dP, ld, rows, t0, cols, scale, lse, D))
+
+// MARK: attention (one sequence, one group of query heads sharing a kv head)
+
+/// Kt[d·ldt + j] = k[j·ldk + d] for j < T, zero for T ≤ j < ldt (so score loops can run whole 16-lane blocks).
+INLINE void transpose_block(float *Kt, long ldt, const float *k, long ldk, long T, long hd) {
+    for (long j = 0; j < T; j++)
+        for (long d = 0; d < hd; d++) Kt[d * ldt + j] = k[j * ldk + d];
+    for (long d = 0; d < hd; d++)
+        for (long j = T; j < ldt; j++) Kt[d * ldt + j] = 0;
+}
+
+#pragma clang diagnostic ignored "-Wpsabi"  // v16 helpers are always inlined: no call ABI involved
+typedef float v16 __attribute__((vector_size(64)));
+INLINE v16 ld16(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
+INLINE void st16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
+/// s[j] = Σ_d q[d]·Kt[d][j] for j < n (n a multiple of 16): 16-lane vectors, four blocks of 16 scores at a time so
+/// the four FMA chains over d overlap.
+INLINE void scores(float *s, const float *q, const float *Kt, long ldt, long n, long hd) {
+    long j0 = 0;
+    for (; j0 + 64 <= n; j0 += 64) {
+        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (long d = 0; d < hd; d++) {
+            const float *kt = Kt + d * ldt + j0;
+            const float qd = q[d];
+            a0 += qd * ld16(kt); a1 += qd * ld16(kt + 16); a2 += qd * ld16(kt + 32); a3 += qd * ld16(kt + 48);
+        }
+        st16(s + j0, a0); st16(s + j0 + 16, a1); st16(s + j0 + 32, a2); st16(s + j0 + 48, a3);
+    }
+    for (; j0 < n; j0 += 16) {
+        v16 a = {0};
+        for (long d = 0; d < hd; d++) a += q[d] * ld16(Kt + d * ldt + j0);
+        st16(s + j0, a);
+    }
+}
+
+/// scores() for four query rows at once (rows of s lds apart): each K block loaded once for all four rows.
+INLINE void scores4(float *s, long lds, const float *const *q, const float *Kt, long ldt, long n, long hd) {
+    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
+    long j0 = 0;
+    for (; j0 + 32 <= n; j0 += 32) {
+        v16 a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+        for (long d = 0; d < hd; d++) {
+            const v16 k0 = ld16(Kt + d * ldt + j0), k1 = ld16(Kt + d * ldt + j0 + 16);
+            a0 += q0[d] * k0; b0 += q0[d] * k1;
+            a1 += q1[d] * k0; b1 += q1[d] * k1;
+            a2 += q2[d] * k0; b2 += q2[d] * k1;
+            a3 += q3[d] * k0; b3 += q3[d] * k1;
+        }
+        st16(s + j0, a0); st16(s + j0 + 16, b0);
+        st16(s + lds + j0, a1); st16(s + lds + j0 + 16, b1);
+        st16(s + 2 * lds + j0, a2); st16(s + 2 * lds + j0 + 16, b2);
+        st16(s + 3 * lds + j0, a3); st16(s + 3 * lds + j0 + 16, b3);
+    }
+    for (; j0 < n; j0 += 16) {
+        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (long d = 0; d < hd; d++) {
+            const v16 k0 = ld16(Kt + d * ldt + j0);
+            a0 += q0[d] * k0; a1 += q1[d] * k0; a2 += q2[d] * k0; a3 += q3[d] * k0;
+        }
+        st16(s + j0, a0); st16(s + lds + j0, a1); st16(s + 2 * lds + j0, a2); st16(s + 3 * lds + j0, a3);
+    }
+}
+
+/// acc[d] = Σ_{j<n} w[j]·x[j·ldx + d]: four partial sums over j (added in order at the end); 16-lane vectors over d
+/// when hd is a multiple of 16, scalar otherwise.
+INLINE void weighted_rows(float *acc, const float *w, const float *x, long ldx, long n, long hd, float *tmp) {
+    if (hd % 16 == 0) {
+        for (long d0 = 0; d0 < hd; d0 += 16) {
+            v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            const float *xd = x + d0;
+            long j = 0;
+            for (; j + 4 <= n; j += 4) {
+                a0 += w[j] * ld16(xd + j * ldx);
+                a1 += w[j + 1] * ld16(xd + (j + 1) * ldx);
+                a2 += w[j + 2] * ld16(xd + (j + 2) * ldx);
+                a3 += w[j + 3] * ld16(xd + (j + 3) * ldx);
+            }
+            for (; j < n; j++) a0 += w[j] * ld16(xd + j * ldx);
+            st16(acc + d0, (a0 + a1) + (a2 + a3));
+        }
+        return;
+    }
+    for (long d = 0; d < hd; d++) tmp[d] = 0;
+    for (long j = 0; j < n; j++)
+        for (long d = 0; d < hd; d++) tmp[d] += w[j] * x[j * ldx + d];
+    for (long d = 0; d < hd; d++) acc[d] = tmp[d];
+}
+
+/// y[j·ldy + d] += w[j]·x[d] for j < n, d < hd (the dk/dv scatter of one query row).
+INLINE void add_outer(float *y, long ldy, const float *w, const float *x, long n, long hd) {
+    if (hd % 16 == 0) {
+        for (long d0 = 0; d0 < hd; d0 += 16) {
+            const v16 xv = ld16(x + d0);
+            for (long j = 0; j < n; j++) st16(y + j * ldy + d0, ld16(y + j * ldy + d0) + w[j] * xv);
+        }
+        return;
+    }
+    for (long j = 0; j < n; j++)
+        for (long d = 0; d < hd; d++) y[j * ldy + d] += w[j] * x[d];
+}
+
+/// y[j·ldy + d] += Σ_{r<4} w[r·ldw + j]·x[r][d] for j < n (hd a multiple of 16): four query rows' outer products
+/// in one pass over y, the rows added in order.
+INLINE void add_outer4(float *y, long ldy, const float *w, long ldw, const float *const *x, long n, long hd) {
+    for (long d0 = 0; d0 < hd; d0 += 16) {
+        const v16 x0 = ld16(x[0] + d0), x1 = ld16(x[1] + d0), x2 = ld16(x[2] + d0), x3 = ld16(x[3] + d0);
+        const float *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
+        for (long j = 0; j < n; j++) {
+            v16 a = ld16(y + j * ldy + d0);
+            a += w0[j] * x0;
+            a += w1[j] * x1;
+            a += w2[j] * x2;
+            a += w3[j] * x3;
+            st16(y + j * ldy + d0, a);
+        }
+    }
+}
+
+INLINE void llk_attn_fwd_body(float *out, long ldo, const float *q, long ldq, const float *k, long ldk, const float *v,
+                              long ldv, float *lse, long T, long hd, long rep, float scale, float *scratch) {
+    const long ldt = (T + 15) / 16 * 16;
+    float *Kt = scratch, *Vc = Kt + hd * ldt, *s = Vc + hd * ldt, *tmp = s + 4 * ldt;  // s: four rows
+    transpose_block(Kt, ldt, k, ldk, T, hd);
+    for (long j = 0; j < T; j++) memcpy(Vc + j * hd, v + j * ldv, (size_t)hd * sizeof(float));  // dense rows: 1 line each
+    // Query rows in groups of four: each row's scores and unnormalized P = exp(scale·S − max) (zero past its
+    // diagonal), then one pass over V for all four outputs, each scaled by its 1/Σ P.
+    for (long i = 0; i < rep; i++) {
+        for (long t0 = 0; t0 < T; t0 += 4) {
+            const long R = T - t0 < 4 ? T - t0 : 4, nmax = t0 + R, n16 = (nmax + 15) / 16 * 16;
+            float inv[4];
+            const int grouped = R == 4;
+            if (grouped) {
+                const float *qs[4] = {q + t0 * ldq + i * hd, q + (t0 + 1) * ldq + i * hd, q + (t0 + 2) * ldq + i * hd,
+                                      q + (t0 + 3) * ldq + i * hd};
+                scores4(s, ldt, qs, Kt, ldt, n16, hd);
+            }
+            for (long r = 0; r < R; r++) {
+                const long t = t0 + r, n = t + 1;
+                float *sr = s + r * ldt;
+                if (!grouped) scores(sr, q + t * ldq + i * hd, Kt, ldt, n16, hd);
+                float mx[16];
+                for (int jj = 0; jj < 16; jj++) mx[jj] = -INFINITY;
+                for (long j = 0; j < n16; j += 16)  // lanes past n hold scores of later or zero-padded keys: skipped
+                    for (int jj = 0; jj < 16; jj++) mx[jj] = (j + jj < n && sr[j + jj] > mx[jj]) ? sr[j + jj] : mx[jj];
+                float m = -INFINITY;
+                for (int jj = 0; jj < 16; jj++) m = mx[jj] > m ? mx[jj] : m;
+                m *= scale;
+                float acc[16] = {0};
+                long j = 0;
+                for (; j + 16 <= n; j += 16)
+                    for (int jj = 0; jj < 16; jj++) { float p = fexp(sr[j + jj] * scale - m); sr[j + jj] = p; acc[jj] += p; }
+                for (int jj = 0; j < n; j++, jj++) { float p = fexp(sr[j] * scale - m); sr[j] = p; acc[jj] += p; }
+                for (; j < nmax; j++) sr[j] = 0;
+                float sum = 0;
+                for (int jj = 0; jj < 16; jj++) sum += acc[jj];
+                inv[r] = 1.0f / sum;
+                lse[i * T + t] = m + logf(sum);
+            }
+            if (R == 4 && hd % 16 == 0) {
+                for (long d0 = 0; d0 < hd; d0 += 16) {
+                    v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+                    const float *s0 = s, *s1 = s + ldt, *s2 = s + 2 * ldt, *s3 = s + 3 * ldt;
+                    for (long j = 0; j < nmax; j++) {
+                        const v16 vj = ld16(Vc + j * hd + d0);
+                        a0 += s0[j] * vj; a1 += s1[j] * vj; a2 += s2[j] * vj; a3 += s3[j] * vj;
+                    }
+                    st16(out + t0 * ldo + i * hd + d0, a0 * inv[0]);
+                    st16(out + (t0 + 1) * ldo + i * hd + d0, a1 * inv[1]);
+                    st16(out + (t0 + 2) * ldo + i * hd + d0, a2 * inv[2]);
+                    st16(out + (t0 + 3) * ldo + i * hd + d0, a3 * inv[3]);
+                }
+            } else {
+                for (long r = 0; r < R; r++) {
+                    float *o = out + (t0 + r) * ldo + i * hd;
+                    weighted_rows(o, s + r * ldt, Vc, hd, t0 + r + 1, hd, tmp);
+                    for (long d = 0; d < hd; d++) o[d] *= inv[r];
+                }
+            }
+        }
+    }
+}
+KERNEL(llk_attn_fwd, (float *out, long ldo, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                      float *lse, long T, long hd, long rep, float scale, float *scratch),
+       (out, ldo, q, ldq, k, ldk, v, ldv, lse, T, hd, rep, scale, scratch))
+
+INLINE void llk_attn_bwd_body(float *dq, float *dk, float *dv, const float *dout, const float *out, long ldo,
+                              const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                              const float *lse, long T, long hd, long rep, float scale, float *scratch) {
+    const long ldt = (T + 15) / 16 * 16;
+    // dK and dV accumulate in dense (T, hd) blocks (one cache line per row at hd 16), copied out at the end.
+    float *Kt = scratch, *Vt = Kt + hd * ldt, *Kc = Vt + hd * ldt, *dKc = Kc + hd * ldt, *dVc = dKc + hd * ldt;
+    float *s = dVc + hd * ldt, *dp = s + 4 * ldt, *tmp = dp + 4 * ldt;  // s, dp: four rows each
+    transpose_block(Kt, ldt, k, ldk, T, hd);
+    transpose_block(Vt, ldt, v, ldv, T, hd);
+    for (long j = 0; j < T; j++) memcpy(Kc + j * hd, k + j * ldk, (size_t)hd * sizeof(float));
+    memset(dKc, 0, (size_t)(T * hd) * sizeof(float));
+    memset(dVc, 0, (size_t)(T * hd) * sizeof(float));
+    // Query rows in groups of four: each row's scores, P and dS as in the forward, then one pass over the keys adds
+    // all four rows' outer products into dK and dV (a quarter of the loads and stores of row-at-a-time updates).
+    for (long i = 0; i < rep; i++) {
+        for (long t0 = 0; t0 < T; t0 += 4) {
+            const long R = T - t0 < 4 ? T - t0 : 4, nmax = t0 + R, n16 = (nmax + 15) / 16 * 16;
+            const float *qrs[4], *dors[4];
+            for (long r = 0; r < R; r++) { qrs[r] = q + (t0 + r) * ldq + i * hd; dors[r] = dout + (t0 + r) * ldo + i * hd; }
+            const int grouped = R == 4;
+            if (grouped) {
+                scores4(s, ldt, qrs, Kt, ldt, n16, hd);
+                scores4(dp, ldt, dors, Vt, ldt, n16, hd);
+            }
+            for (long r = 0; r < R; r++) {
+                const long t = t0 + r, n = t + 1;
+                const float *qr = q + t * ldq + i * hd, *dor = dout + t * ldo + i * hd, *orow = out + t * ldo + i * hd;
+                float *sr = s + r * ldt, *dpr = dp + r * ldt;
+                const float l = lse[i * T + t];
+                float D = 0;
+                for (long d = 0; d < hd; d++) D += dor[d] * orow[d];
+                if (!grouped) {
+                    scores(sr, qr, Kt, ldt, n16, hd);
+                    scores(dpr, dor, Vt, ldt, n16, hd);
+                }
+#pragma clang loop vectorize(assume_safety)
+                for (long j = 0; j < n; j++) {
+                    float p = fexp(sr[j] * scale - l);
+                    sr[j] = p;
+                    dpr[j] = p * (dpr[j] - D) * scale;
+                }
+                for (long j = n; j < nmax; j++) { sr[j] = 0; dpr[j] = 0; }
+                weighted_rows(dq + t * ldq + i * hd, dpr, Kc, hd, n, hd, tmp);
+            }
+            if (R == 4 && hd % 16 == 0) {
+                add_outer4(dKc, hd, dp, ldt, qrs, nmax, hd);
+                add_outer4(dVc, hd, s, ldt, dors, nmax, hd);
+            } else {
+                for (long r = 0; r < R; r++) {
+                    add_outer(dKc, hd, dp + r * ldt, qrs[r], nmax, hd);
+                    add_outer(dVc, hd, s + r * ldt, dors[r], nmax, hd);
+                }
+            }
+        }
+    }
+    for (long j = 0; j < T; j++) {
+        memcpy(dk + j * ldk, dKc + j * hd, (size_t)hd * sizeof(float));
+        memcpy(dv + j * ldv, dVc + j * hd, (size_t)hd * sizeof(float));
+    }
+}
+KERNEL(llk_attn_bwd, (float *dq, float *dk, float *dv, const float *dout, const float *out, long ldo, const float *q, long ldq,
+                      const float *k, long ldk, const float *v, long ldv, const float *lse, long T, long hd, long rep,
+                      float scale, float *scratch),
+       (dq, dk, dv, dout, out, ldo, q, ldq, k, ldk, v, ldv, lse, T, hd, rep, scale, scratch))
+
+INLINE void llk_colsum_body(float *sum, const float *x, long ld, long n, long cols) {
+    for (long r = 0; r < n; r++) {
+        const float *row = x + r * ld;
+        for (long j = 0; j < cols; j++) sum[j] += row[j];
+    }
+}
+KERNEL(llk_colsum, (float *sum, const float *x, long ld, long n, long cols), (sum, x, ld, n, cols))
 
 // MARK: RoPE (NORM mode: adjacent pairs)
 
