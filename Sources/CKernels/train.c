@@ -219,6 +219,8 @@ INLINE void llk_gelu_fwd_body(float *out, float *h, const float *bias, long n, l
 KERNEL(llk_gelu_fwd, (float *out, float *h, const float *bias, long n, long c), (out, h, bias, n, c))
 
 INLINE void llk_gelu_bwd_body(float *dh, const float *h, const float *dout, long count) {
+    // dh may be dout (in place): element i reads only index i, so vectorizing is safe despite the aliasing.
+#pragma clang loop vectorize(assume_safety)
     for (long i = 0; i < count; i++) {
         float x = h[i];
         float t = ftanh(GELU_K * (x + GELU_A * x * x * x));
@@ -314,6 +316,165 @@ INLINE void llk_attn_softmax_bwd_body(float *S, float *dP, long ld, long rows, l
 }
 KERNEL(llk_attn_softmax_bwd, (float *S, float *dP, long ld, long rows, long t0, long cols, float scale,
                               const float *lse, const float *D), (S, dP, ld, rows, t0, cols, scale, lse, D))
+
+// MARK: attention (one sequence, one group of query heads sharing a kv head)
+
+/// Kt[d·ldt + j] = k[j·ldk + d] for j < T, zero for T ≤ j < ldt (so score loops can run whole 16-lane blocks).
+INLINE void transpose_block(float *Kt, long ldt, const float *k, long ldk, long T, long hd) {
+    for (long j = 0; j < T; j++)
+        for (long d = 0; d < hd; d++) Kt[d * ldt + j] = k[j * ldk + d];
+    for (long d = 0; d < hd; d++)
+        for (long j = T; j < ldt; j++) Kt[d * ldt + j] = 0;
+}
+
+#pragma clang diagnostic ignored "-Wpsabi"  // v16 helpers are always inlined: no call ABI involved
+typedef float v16 __attribute__((vector_size(64)));
+INLINE v16 ld16(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
+INLINE void st16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
+/// s[j] = Σ_d q[d]·Kt[d][j] for j < n (n a multiple of 16): 16-lane vectors, four blocks of 16 scores at a time so
+/// the four FMA chains over d overlap.
+INLINE void scores(float *s, const float *q, const float *Kt, long ldt, long n, long hd) {
+    long j0 = 0;
+    for (; j0 + 64 <= n; j0 += 64) {
+        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (long d = 0; d < hd; d++) {
+            const float *kt = Kt + d * ldt + j0;
+            const float qd = q[d];
+            a0 += qd * ld16(kt); a1 += qd * ld16(kt + 16); a2 += qd * ld16(kt + 32); a3 += qd * ld16(kt + 48);
+        }
+        st16(s + j0, a0); st16(s + j0 + 16, a1); st16(s + j0 + 32, a2); st16(s + j0 + 48, a3);
+    }
+    for (; j0 < n; j0 += 16) {
+        v16 a = {0};
+        for (long d = 0; d < hd; d++) a += q[d] * ld16(Kt + d * ldt + j0);
+        st16(s + j0, a);
+    }
+}
+
+/// acc[d] = Σ_{j<n} w[j]·x[j·ldx + d]: four partial sums over j (added in order at the end); 16-lane vectors over d
+/// when hd is a multiple of 16, scalar otherwise.
+INLINE void weighted_rows(float *acc, const float *w, const float *x, long ldx, long n, long hd, float *tmp) {
+    if (hd % 16 == 0) {
+        for (long d0 = 0; d0 < hd; d0 += 16) {
+            v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            const float *xd = x + d0;
+            long j = 0;
+            for (; j + 4 <= n; j += 4) {
+                a0 += w[j] * ld16(xd + j * ldx);
+                a1 += w[j + 1] * ld16(xd + (j + 1) * ldx);
+                a2 += w[j + 2] * ld16(xd + (j + 2) * ldx);
+                a3 += w[j + 3] * ld16(xd + (j + 3) * ldx);
+            }
+            for (; j < n; j++) a0 += w[j] * ld16(xd + j * ldx);
+            st16(acc + d0, (a0 + a1) + (a2 + a3));
+        }
+        return;
+    }
+    for (long d = 0; d < hd; d++) tmp[d] = 0;
+    for (long j = 0; j < n; j++)
+        for (long d = 0; d < hd; d++) tmp[d] += w[j] * x[j * ldx + d];
+    for (long d = 0; d < hd; d++) acc[d] = tmp[d];
+}
+
+/// y[j·ldy + d] += w[j]·x[d] for j < n, d < hd (the dk/dv scatter of one query row).
+INLINE void add_outer(float *y, long ldy, const float *w, const float *x, long n, long hd) {
+    if (hd % 16 == 0) {
+        for (long d0 = 0; d0 < hd; d0 += 16) {
+            const v16 xv = ld16(x + d0);
+            for (long j = 0; j < n; j++) st16(y + j * ldy + d0, ld16(y + j * ldy + d0) + w[j] * xv);
+        }
+        return;
+    }
+    for (long j = 0; j < n; j++)
+        for (long d = 0; d < hd; d++) y[j * ldy + d] += w[j] * x[d];
+}
+
+INLINE void llk_attn_fwd_body(float *out, long ldo, const float *q, long ldq, const float *k, long ldk, const float *v,
+                              long ldv, float *lse, long T, long hd, long rep, float scale, float *scratch) {
+    const long ldt = (T + 15) / 16 * 16;
+    float *Kt = scratch, *Vc = Kt + hd * ldt, *s = Vc + hd * ldt, *tmp = s + ldt;
+    transpose_block(Kt, ldt, k, ldk, T, hd);
+    for (long j = 0; j < T; j++) memcpy(Vc + j * hd, v + j * ldv, (size_t)hd * sizeof(float));  // dense rows: 1 line each
+    for (long i = 0; i < rep; i++) {
+        for (long t = 0; t < T; t++) {
+            const float *qr = q + t * ldq + i * hd;
+            const long n = t + 1, n16 = (n + 15) / 16 * 16;
+            scores(s, qr, Kt, ldt, n16, hd);
+            float mx[16];
+            for (int jj = 0; jj < 16; jj++) mx[jj] = -INFINITY;
+            for (long j = 0; j < n16; j += 16)  // lanes past n hold scores of the zero-padded keys: masked below
+                for (int jj = 0; jj < 16; jj++) mx[jj] = (j + jj < n && s[j + jj] > mx[jj]) ? s[j + jj] : mx[jj];
+            float m = -INFINITY;
+            for (int jj = 0; jj < 16; jj++) m = mx[jj] > m ? mx[jj] : m;
+            m *= scale;
+            float acc[16] = {0};
+            long j = 0;
+            for (; j + 16 <= n; j += 16)
+                for (int jj = 0; jj < 16; jj++) { float p = fexp(s[j + jj] * scale - m); s[j + jj] = p; acc[jj] += p; }
+            for (int jj = 0; j < n; j++, jj++) { float p = fexp(s[j] * scale - m); s[j] = p; acc[jj] += p; }
+            float sum = 0;
+            for (int jj = 0; jj < 16; jj++) sum += acc[jj];
+            const float inv = 1.0f / sum;
+            for (j = 0; j < n; j++) s[j] *= inv;
+            weighted_rows(out + t * ldo + i * hd, s, Vc, hd, n, hd, tmp);
+            lse[i * T + t] = m + logf(sum);
+        }
+    }
+}
+KERNEL(llk_attn_fwd, (float *out, long ldo, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                      float *lse, long T, long hd, long rep, float scale, float *scratch),
+       (out, ldo, q, ldq, k, ldk, v, ldv, lse, T, hd, rep, scale, scratch))
+
+INLINE void llk_attn_bwd_body(float *dq, float *dk, float *dv, const float *dout, const float *out, long ldo,
+                              const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                              const float *lse, long T, long hd, long rep, float scale, float *scratch) {
+    const long ldt = (T + 15) / 16 * 16;
+    // dK and dV accumulate in dense (T, hd) blocks (one cache line per row at hd 16), copied out at the end.
+    float *Kt = scratch, *Vt = Kt + hd * ldt, *Kc = Vt + hd * ldt, *dKc = Kc + hd * ldt, *dVc = dKc + hd * ldt;
+    float *s = dVc + hd * ldt, *dp = s + ldt, *tmp = dp + ldt;
+    transpose_block(Kt, ldt, k, ldk, T, hd);
+    transpose_block(Vt, ldt, v, ldv, T, hd);
+    for (long j = 0; j < T; j++) memcpy(Kc + j * hd, k + j * ldk, (size_t)hd * sizeof(float));
+    memset(dKc, 0, (size_t)(T * hd) * sizeof(float));
+    memset(dVc, 0, (size_t)(T * hd) * sizeof(float));
+    for (long i = 0; i < rep; i++) {
+        for (long t = 0; t < T; t++) {
+            const float *qr = q + t * ldq + i * hd, *dor = dout + t * ldo + i * hd, *orow = out + t * ldo + i * hd;
+            const long n = t + 1, n16 = (n + 15) / 16 * 16;
+            const float l = lse[i * T + t];
+            float D = 0;
+            for (long d = 0; d < hd; d++) D += dor[d] * orow[d];
+            scores(s, qr, Kt, ldt, n16, hd);
+            scores(dp, dor, Vt, ldt, n16, hd);
+#pragma clang loop vectorize(assume_safety)
+            for (long j = 0; j < n; j++) {
+                float p = fexp(s[j] * scale - l);
+                s[j] = p;
+                dp[j] = p * (dp[j] - D) * scale;
+            }
+            weighted_rows(dq + t * ldq + i * hd, dp, Kc, hd, n, hd, tmp);
+            add_outer(dKc, hd, dp, qr, n, hd);
+            add_outer(dVc, hd, s, dor, n, hd);
+        }
+    }
+    for (long j = 0; j < T; j++) {
+        memcpy(dk + j * ldk, dKc + j * hd, (size_t)hd * sizeof(float));
+        memcpy(dv + j * ldv, dVc + j * hd, (size_t)hd * sizeof(float));
+    }
+}
+KERNEL(llk_attn_bwd, (float *dq, float *dk, float *dv, const float *dout, const float *out, long ldo, const float *q, long ldq,
+                      const float *k, long ldk, const float *v, long ldv, const float *lse, long T, long hd, long rep,
+                      float scale, float *scratch),
+       (dq, dk, dv, dout, out, ldo, q, ldq, k, ldk, v, ldv, lse, T, hd, rep, scale, scratch))
+
+INLINE void llk_colsum_body(float *sum, const float *x, long ld, long n, long cols) {
+    for (long r = 0; r < n; r++) {
+        const float *row = x + r * ld;
+        for (long j = 0; j < cols; j++) sum[j] += row[j];
+    }
+}
+KERNEL(llk_colsum, (float *sum, const float *x, long ld, long n, long cols), (sum, x, ld, n, cols))
 
 // MARK: RoPE (NORM mode: adjacent pairs)
 

@@ -117,15 +117,19 @@ final class GradCheckTests: XCTestCase {
     }
 
     func testAttentionWithGQAAndRoPE() {
+        for hd in [4, 16] { attention(hd: hd) }  // the scalar and the 16-lane paths over the head dimension
+    }
+
+    func attention(hd: Int) {
         var rng = TrainRNG(seed: 6)
-        let B = 2, T = 67, H = 4, KVH = 2, hd = 4
+        let B = 2, T = 67, H = 4, KVH = 2
         let C = H * hd, kvd = KVH * hd, W = C + 2 * kvd
         let qkvIn = TBuf.random(B * T * W, &rng)
         let qkv = TBuf(B * T * W), out = TBuf(B * T * C), lse = TBuf(B * H * T)
         let shape = Attention.Shape(batch: B, length: T, heads: H, kvHeads: KVH, headDim: hd)
-        let scratch = TBuf(Attention.maxParts * Attention.scratchPerPart(maxLength: T))
+        let scratch = TBuf(Attention.maxParts * Attention.scratchPerPart(maxLength: T, headDim: hd))
         let table = RoPE.table(length: T, headDim: hd, base: 100)
-        check("attention+rope", inputs: [qkvIn], outputs: B * T * C, forward: {
+        check("attention+rope hd \(hd)", inputs: [qkvIn], outputs: B * T * C, forward: {
             for i in 0..<qkv.count { qkv.p[i] = qkvIn.p[i] }
             table.withUnsafeBufferPointer {
                 RoPE.apply(qkv.p, ld: W, batch: B, length: T, heads: H, headDim: hd, table: $0.baseAddress!, inverse: false, pool: .shared)

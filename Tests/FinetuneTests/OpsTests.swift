@@ -163,19 +163,24 @@ final class OpsTests: XCTestCase {
         return out
     }
 
-    func testAttentionForwardWithGQAAcrossTiles() {
+    func testAttentionForwardWithGQA() {
+        // hd 6: the scalar path over d; hd 16 and 32: the 16-lane path. T = 70: score blocks of 64 and 16 plus padding.
+        for hd in [6, 16, 32] { attentionForward(hd: hd) }
+    }
+
+    func attentionForward(hd: Int) {
         var rng = TrainRNG(seed: 5)
-        let B = 2, T = 70, H = 4, KVH = 2, hd = 6
+        let B = 2, T = 70, H = 4, KVH = 2
         let C = H * hd, kvd = KVH * hd, W = C + 2 * kvd
         let qkv = TBuf.random(B * T * W, &rng, scale: 1.5)
         let out = TBuf(B * T * C), lse = TBuf(B * H * T)
         let shape = Attention.Shape(batch: B, length: T, heads: H, kvHeads: KVH, headDim: hd)
-        let scratch = TBuf(Attention.maxParts * Attention.scratchPerPart(maxLength: T))
+        let scratch = TBuf(Attention.maxParts * Attention.scratchPerPart(maxLength: T, headDim: hd))
         Attention.forward(out: out.p, ldo: C, q: qkv.p, ldq: W, k: qkv.p + C, ldk: W, v: qkv.p + C + kvd, ldv: W, lse: lse.p,
                           shape: shape, scratch: scratch.p, pool: .shared)
         let d = qkv.doubles
         let want = Self.naiveAttention(q: d, k: d, v: d, ld: W, qOff: 0, kOff: C, vOff: C + kvd, B: B, T: T, H: H, KVH: KVH, hd: hd)
-        expectClose(out.array, want, tol: 1e-5, "attention")
+        expectClose(out.array, want, tol: 1e-5, "attention hd \(hd)")
     }
 
     func testRoPEMatchesRotationAndInverts() {

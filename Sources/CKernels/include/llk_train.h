@@ -52,6 +52,19 @@ void llk_attn_softmax(float *S, long ld, long rows, long t0, long cols, float sc
 void llk_attn_softmax_bwd(float *S, float *dP, long ld, long rows, long t0, long cols, float scale, const float *lse,
                           const float *D);
 
+/// Causal attention of one sequence of T tokens for `rep` query heads sharing one kv head: q/out point at the first
+/// head's column (heads hd apart), k/v at the kv head's column, rows ld* apart; lse[i·T + t] = logsumexp of query
+/// head i's scaled scores at t. `scratch` ≥ 5·hd·T16 + 2·T16 + 4·hd floats, T16 = T rounded up to 16. Scores 16 at a time against a
+/// transposed K; P·V with four partial sums.
+void llk_attn_fwd(float *out, long ldo, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
+                  float *lse, long T, long hd, long rep, float scale, float *scratch);
+/// Its backward: dq (overwritten), dk and dv (overwritten: the kv head's rows), given dout, out and lse; P recomputed.
+void llk_attn_bwd(float *dq, float *dk, float *dv, const float *dout, const float *out, long ldo, const float *q, long ldq,
+                  const float *k, long ldk, const float *v, long ldv, const float *lse, long T, long hd, long rep,
+                  float scale, float *scratch);
+/// sum[j] += Σ_r x[r·ld + j] for j < cols (rows in order).
+void llk_colsum(float *sum, const float *x, long ld, long n, long cols);
+
 /// RoPE on `rows` rows of `heads` vectors of `hd` (row stride ld): pairs (x[2i], x[2i+1]) of row r rotated by the
 /// angle with cos/sin at table[(pos0 + r)·hd + 2i], [.. + 2i + 1]; inverse rotates the other way (the backward).
 void llk_rope(float *x, long ld, long rows, long pos0, long heads, long hd, const float *table, int inverse);

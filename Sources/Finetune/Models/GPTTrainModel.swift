@@ -96,7 +96,7 @@ public final class GPTTrainModel: TrainableModel {
         lnf = a.floats(n * C); lnfMean = a.floats(n); lnfRstd = a.floats(n)
         logitsBuf = a.floats(n * V); losses = a.floats(n); proj = a.floats(n * C)
         dres = a.floats(n * C); dtmp = a.floats(n * C); dsmall = a.floats(n * C); dbig = a.floats(n * max(3 * C, F))
-        attScratch = a.floats(Attention.maxParts * Attention.scratchPerPart(maxLength: config.contextLength))
+        attScratch = a.floats(Attention.maxParts * Attention.scratchPerPart(maxLength: config.contextLength, headDim: config.dim / config.heads))
         normScratch = a.floats(Chunks.max * 2 * C)
         capacity = n
     }

@@ -99,7 +99,7 @@ public final class LlamaTrainModel: TrainableModel {
         logitsBuf = a.floats(n * V); losses = a.floats(n); proj = a.floats(n * C)
         dres = a.floats(n * C); dtmp = a.floats(n * C); dsmall = a.floats(n * C); dqkv = a.floats(n * qkvWidth)
         dact = a.floats(n * F); dg = a.floats(n * F); du = a.floats(n * F)
-        attScratch = a.floats(Attention.maxParts * Attention.scratchPerPart(maxLength: config.contextLength))
+        attScratch = a.floats(Attention.maxParts * Attention.scratchPerPart(maxLength: config.contextLength, headDim: config.dim / config.heads))
         normScratch = a.floats(Chunks.max * 2 * C)
         capacity = n
     }

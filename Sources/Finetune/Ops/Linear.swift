@@ -3,6 +3,7 @@
 // and v can live side by side in one (N, q+k+v) buffer. Parallel: rows of x/y in fixed chunks for the forward and
 // for dx; rows of W (output features) in fixed chunks for dW and db (each chunk sums over all N rows in order).
 
+import CKernels
 import Quant
 
 public enum Linear {
@@ -38,12 +39,7 @@ public enum Linear {
                 if o.isEmpty { return }
                 BLAS.sgemm(transA: true, m: o.count, n: inDim, k: n, dy + o.lowerBound, lda: lddy, x, ldb: ldx, beta: 1,
                            dw + o.lowerBound * inDim, ldc: inDim)
-                if let db {
-                    for r in 0..<n {
-                        let row = dy + r * lddy
-                        for j in o { db[j] += row[j] }
-                    }
-                }
+                if let db { llk_colsum(db + o.lowerBound, dy + o.lowerBound, lddy, n, o.count) }
             }
         }
     }
