@@ -9,7 +9,8 @@ tables, the trailing "Local Variables" block, index markers and any other contro
 (default 1,000,000 bytes). Its sha256 and the package versions are recorded in the results. Both sides read this
 one file and tokenize it per character (llmkit: --tokenizer char).
 
-Each run is its own subprocess (peak RSS = ru_maxrss of that child from os.wait4), one at a time:
+Each run is its own subprocess (peak RSS = ru_maxrss and CPU time = ru_utime + ru_stime of that child, from
+os.wait4), one at a time:
   - speed, per context (256 and 512): --speed-steps steps (default 200), validation only at the end. tokens/s of
     each side is computed the same way from its metrics.jsonl (lines every 10 steps): (tokens[N−10] − tokens[10]) /
     (elapsed[N−10] − elapsed[10]) — steps 11…N−10, leaving out the first steps (allocation, warm-up) and the final
@@ -145,13 +146,13 @@ def flops_per_token(L, D, F, V, T):
 
 
 def run_child(cmd, log):
-    """Runs cmd as a child; returns (exit code, wall seconds, peak RSS bytes of that child)."""
+    """Runs cmd as a child; returns (exit code, wall seconds, peak RSS bytes, CPU seconds of that child)."""
     t = time.perf_counter()
     with open(log, "w") as f:
         p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
         _, status, usage = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, time.perf_counter() - t, usage.ru_maxrss * 1024
+    return p.returncode, time.perf_counter() - t, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def read_metrics(out):
@@ -187,13 +188,14 @@ def run(side, args, data, context, steps, seed, eval_every, reuse=False):
     RUNS.mkdir(parents=True, exist_ok=True)
     log = RUNS / f"{out.name}.log"
     print(f"  {side} context {context} steps {steps} seed {seed} …", end="", flush=True)
-    code, wall, rss = run_child([str(c) for c in cmd], log)
+    code, wall, rss, cpu_s = run_child([str(c) for c in cmd], log)
     if code != 0:
         print(" failed")
         sys.exit(f"train-speed: {side} failed (exit {code}); see {log}:\n" + log.read_text()[-2000:])
     summary = json.loads((out / "summary.json").read_text())
     train, val = read_metrics(out)
     r = {"side": side, "context": context, "steps": steps, "seed": seed, "wall_s": wall, "peak_rss_bytes": rss,
+         "cpu_s": cpu_s, "tokens_per_cpu_s": steps * args.batch * context / cpu_s,
          "tokens_per_s": warm_tokens_per_s(train, steps), "summary_tokens_per_s": summary["tokens_per_s"],
          "final_val_loss": summary["final_val_loss"], "best_val_loss": summary["best_val_loss"],
          "val_curve": [(m["step"], m["val_loss"]) for m in val], "parameters": summary["parameters"]}
@@ -280,8 +282,8 @@ def report(results, sides, contexts, seeds):
              f"({cpu['cores_used']} × {cpu['mhz'] / 1000:.2f} GHz × {cpu['flops_per_cycle']} FLOP/cycle), "
              f"{cpu['measured_gflops']:.0f} GFLOP/s measured (torch.mm).", "",
              f"## Speed ({cfg['speed_steps']} steps; tokens/s over steps 11…N−10, eval excluded)", "",
-             "| context | side | tokens/s | vs PyTorch | GFLOP/s | % of measured peak | peak RSS | summary tokens/s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| context | side | tokens/s | vs PyTorch | GFLOP/s | % of measured peak | peak RSS | summary tokens/s | "
+             "tokens per CPU-s |", "|---|---|---|---|---|---|---|---|---|"]
     for T in contexts:
         rows = {r["side"]: r for r in results["speed"] if r["context"] == T}
         base = rows["pytorch"]["tokens_per_s"]
@@ -289,7 +291,8 @@ def report(results, sides, contexts, seeds):
             r = rows[side]
             lines.append(f"| {T} | {side} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / base:.2f}× | "
                          f"{r['gflops']:.1f} | {100 * r['gflops'] / cpu['measured_gflops']:.0f}% | "
-                         f"{r['peak_rss_bytes'] / 2**20:,.0f} MB | {r['summary_tokens_per_s']:,.0f} |")
+                         f"{r['peak_rss_bytes'] / 2**20:,.0f} MB | {r['summary_tokens_per_s']:,.0f} | "
+                         f"{r['tokens_per_cpu_s']:,.0f} |")
     if results["quality"]:
         lines += ["", f"## Quality (validation loss after {cfg['quality_steps']} steps, context "
                   f"{cfg['quality_context']}, seeds {', '.join(map(str, seeds))})", "",
@@ -299,7 +302,9 @@ def report(results, sides, contexts, seeds):
             m, sd = mean_sd(xs)
             lines.append(f"| {side} | {m:.4f} ± {sd:.4f} | {math.exp(m):.2f} | {', '.join(f'{x:.4f}' for x in xs)} |")
     lines += ["", "FLOPs/token = 6·N + 6·L·T·D with N = L·(4D² + 2DF) + V·D (matmul weights incl. the tied output "
-              "head); timings on a shared 2-core VM are noisy.", ""]
+              "head); tokens per CPU-s = all training tokens / the child's user+sys CPU time (whole run, incl. start-up and "
+              "validation), a figure less sensitive to other load on the machine (spinning worker threads count as "
+              "CPU time); timings on a shared 2-core VM are noisy.", ""]
     return "\n".join(lines)
 
 
