@@ -9,7 +9,8 @@ tables, the trailing "Local Variables" block, index markers and any other contro
 (default 1,000,000 bytes). Its sha256 and the package versions are recorded in the results. Both sides read this
 one file and tokenize it per character (llmkit: --tokenizer char).
 
-Each run is its own subprocess (peak RSS = ru_maxrss of that child from os.wait4), one at a time:
+Each run is its own subprocess, one at a time (peak RSS = the child's VmHWM polled from /proc — not ru_maxrss, which
+Linux inherits from the forking parent, see run_child; CPU time = ru_utime + ru_stime of that child from os.wait4):
   - speed, per context (256 and 512): --speed-steps steps (default 200), validation only at the end. tokens/s of
     each side is computed the same way from its metrics.jsonl (lines every 10 steps): (tokens[N−10] − tokens[10]) /
     (elapsed[N−10] − elapsed[10]) — steps 11…N−10, leaving out the first steps (allocation, warm-up) and the final
@@ -121,18 +122,26 @@ def cpu_info(threads):
             "theoretical_gflops": threads * mhz * 1e-3 * per_cycle}
 
 
-def measured_peak(threads):
-    import torch
-    torch.set_num_threads(threads)
-    best = 0.0
-    for n in (2048, 4096):
-        a, b = torch.randn(n, n), torch.randn(n, n)
+PEAK_PROBE = """
+import sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+best = 0.0
+for n in (2048, 4096):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    for _ in range(3):
+        t = time.perf_counter()
         torch.mm(a, b)
-        for _ in range(3):
-            t = time.perf_counter()
-            torch.mm(a, b)
-            best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
-    return best
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
+print(torch.__version__, best)
+"""
+
+
+def measured_peak(threads):
+    """(torch version, best float32 torch.mm GFLOP/s), in a child: torch never loads in this process (see run_child)."""
+    version, gflops = subprocess.run([sys.executable, "-c", PEAK_PROBE, str(threads)], capture_output=True, text=True,
+                                     check=True).stdout.split()
+    return version, float(gflops)
 
 
 def flops_per_token(L, D, F, V, T):
@@ -145,13 +154,29 @@ def flops_per_token(L, D, F, V, T):
 
 
 def run_child(cmd, log):
-    """Runs cmd as a child; returns (exit code, wall seconds, peak RSS bytes of that child)."""
+    """Runs cmd as a child; returns (exit code, wall seconds, peak RSS bytes, CPU seconds of that child).
+
+    Peak RSS is the child's VmHWM from /proc, polled every 50 ms (it only grows; the last read before the exit is
+    kept). ru_maxrss is not used for it because Linux carries the high-water mark of the forking process into the
+    exec'd child (fs/exec.c: setmax_mm_hiwater_rss on the old mm): a child of a parent with torch loaded reports
+    the parent's RSS. This parent stays small (no torch, no big arrays) anyway; ru_maxrss is kept in the results
+    as peak_rss_maxrss_bytes."""
     t = time.perf_counter()
+    hwm = 0
     with open(log, "w") as f:
         p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
-        _, status, usage = os.wait4(p.pid, 0)
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid == p.pid:
+                break
+            try:
+                m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{p.pid}/status").read_text())
+                hwm = max(hwm, int(m.group(1)) * 1024) if m else hwm
+            except OSError:
+                pass
+            time.sleep(0.05)
         p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, time.perf_counter() - t, usage.ru_maxrss * 1024
+    return p.returncode, time.perf_counter() - t, hwm, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def read_metrics(out):
@@ -187,13 +212,14 @@ def run(side, args, data, context, steps, seed, eval_every, reuse=False):
     RUNS.mkdir(parents=True, exist_ok=True)
     log = RUNS / f"{out.name}.log"
     print(f"  {side} context {context} steps {steps} seed {seed} …", end="", flush=True)
-    code, wall, rss = run_child([str(c) for c in cmd], log)
+    code, wall, rss, maxrss, cpu_s = run_child([str(c) for c in cmd], log)
     if code != 0:
         print(" failed")
         sys.exit(f"train-speed: {side} failed (exit {code}); see {log}:\n" + log.read_text()[-2000:])
     summary = json.loads((out / "summary.json").read_text())
     train, val = read_metrics(out)
     r = {"side": side, "context": context, "steps": steps, "seed": seed, "wall_s": wall, "peak_rss_bytes": rss,
+         "peak_rss_maxrss_bytes": maxrss, "cpu_s": cpu_s, "tokens_per_cpu_s": steps * args.batch * context / cpu_s,
          "tokens_per_s": warm_tokens_per_s(train, steps), "summary_tokens_per_s": summary["tokens_per_s"],
          "final_val_loss": summary["final_val_loss"], "best_val_loss": summary["best_val_loss"],
          "val_curve": [(m["step"], m["val_loss"]) for m in val], "parameters": summary["parameters"]}
@@ -237,17 +263,16 @@ def main():
     seeds = [int(s) for s in args.seeds.split(",")]
     OUT.mkdir(parents=True, exist_ok=True)
 
-    import torch
     data_path = OUT / "train-data.txt"
     data = make_data(data_path, args.data_bytes)
     cpu = cpu_info(args.threads)
-    cpu["measured_gflops"] = measured_peak(args.threads)
+    torch_version, cpu["measured_gflops"] = measured_peak(args.threads)
     vocab = data["distinct_characters"]
     print(f"data: {data['path']} {data['bytes']:,} bytes, {vocab} distinct characters, sha256 {data['sha256'][:16]}…")
     print(f"cpu: {cpu['model']} ×{args.threads}, {cpu['mhz']:.0f} MHz, peak fp32 {cpu['theoretical_gflops']:.0f} "
           f"GFLOP/s theoretical, {cpu['measured_gflops']:.0f} measured (torch.mm)")
 
-    results = {"data": data, "cpu": cpu, "torch": torch.__version__, "python": platform.python_version(),
+    results = {"data": data, "cpu": cpu, "torch": torch_version, "python": platform.python_version(),
                "config": {k: getattr(args, k) for k in ("layers", "dim", "heads", "ffn", "batch", "lr", "dropout",
                                                          "threads", "speed_steps", "quality_steps", "quality_context")},
                "speed": [], "quality": []}
@@ -280,8 +305,8 @@ def report(results, sides, contexts, seeds):
              f"({cpu['cores_used']} × {cpu['mhz'] / 1000:.2f} GHz × {cpu['flops_per_cycle']} FLOP/cycle), "
              f"{cpu['measured_gflops']:.0f} GFLOP/s measured (torch.mm).", "",
              f"## Speed ({cfg['speed_steps']} steps; tokens/s over steps 11…N−10, eval excluded)", "",
-             "| context | side | tokens/s | vs PyTorch | GFLOP/s | % of measured peak | peak RSS | summary tokens/s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| context | side | tokens/s | vs PyTorch | GFLOP/s | % of measured peak | peak RSS | summary tokens/s | "
+             "tokens per CPU-s |", "|---|---|---|---|---|---|---|---|---|"]
     for T in contexts:
         rows = {r["side"]: r for r in results["speed"] if r["context"] == T}
         base = rows["pytorch"]["tokens_per_s"]
@@ -289,7 +314,8 @@ def report(results, sides, contexts, seeds):
             r = rows[side]
             lines.append(f"| {T} | {side} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / base:.2f}× | "
                          f"{r['gflops']:.1f} | {100 * r['gflops'] / cpu['measured_gflops']:.0f}% | "
-                         f"{r['peak_rss_bytes'] / 2**20:,.0f} MB | {r['summary_tokens_per_s']:,.0f} |")
+                         f"{r['peak_rss_bytes'] / 2**20:,.0f} MB | {r['summary_tokens_per_s']:,.0f} | "
+                         f"{r['tokens_per_cpu_s']:,.0f} |")
     if results["quality"]:
         lines += ["", f"## Quality (validation loss after {cfg['quality_steps']} steps, context "
                   f"{cfg['quality_context']}, seeds {', '.join(map(str, seeds))})", "",
@@ -299,7 +325,9 @@ def report(results, sides, contexts, seeds):
             m, sd = mean_sd(xs)
             lines.append(f"| {side} | {m:.4f} ± {sd:.4f} | {math.exp(m):.2f} | {', '.join(f'{x:.4f}' for x in xs)} |")
     lines += ["", "FLOPs/token = 6·N + 6·L·T·D with N = L·(4D² + 2DF) + V·D (matmul weights incl. the tied output "
-              "head); timings on a shared 2-core VM are noisy.", ""]
+              "head); tokens per CPU-s = all training tokens / the child's user+sys CPU time (whole run, incl. start-up and "
+              "validation), a figure less sensitive to other load on the machine (spinning worker threads count as "
+              "CPU time); timings on a shared 2-core VM are noisy.", ""]
     return "\n".join(lines)
 
 

@@ -144,6 +144,14 @@ def validate(model, val, T, batch, windows):
     return total / n
 
 
+def peak_rss():
+    """This process's own high-water RSS (VmHWM; ru_maxrss would include the parent's at the fork, on Linux)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def train(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -198,7 +206,7 @@ def train(args):
                "warm_tokens_per_s": warm_tokens / warm_time if warm_time > 0 else None,
                "final_val_loss": val_loss, "best_val_loss": best[0], "best_step": best[1], "parameters": params,
                "elapsed_s": time.perf_counter() - start,
-               "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+               "peak_rss_bytes": peak_rss(),
                "config": {"vocabularySize": vocab, "contextLength": T, "layers": args.layers, "dim": args.dim,
                           "heads": args.heads, "ffnDim": args.ffn, "dropout": args.dropout, "batch": args.batch,
                           "lr": args.lr, "steps": args.steps, "seed": args.seed, "threads": args.threads,

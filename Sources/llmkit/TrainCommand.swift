@@ -38,8 +38,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Use this tokenizer.json instead of training one.") var tokenizerFile: String?
     @Option(help: "Characters outside the char vocabulary: unk or skip.") var unknown = "unk"
 
-    @Option(help: "Optimizer steps.") var steps: Int?
-    @Option(help: "Epochs over the training tokens (steps = epochs · train tokens / (batch · context)).") var epochs: Double?
+    @Option(help: "Optimizer steps (default: 2000 unless --epochs).") var steps: Int?
+    @Option(help: "Epochs over the training tokens instead of --steps (steps = epochs · train tokens / (batch · context · grad-accum)).") var epochs: Double?
     @Option(help: "Windows per micro-batch.") var batch = 16
     @Option(help: "Peak learning rate.") var lr: Float = 3e-4
     @Option(help: "Final learning rate of the cosine (default: lr/10).") var minLr: Float?
@@ -152,19 +152,27 @@ struct TrainCommand: ParsableCommand {
     /// saved in the run folder), or the text's characters.
     func makeTokenizer(_ text: String) throws -> TokenizerInfo {
         if let tokenizerFile {
-            guard FileManager.default.fileExists(atPath: tokenizerFile) else {
+            // A tokenizer.json (or the folder holding one, with tokenizer_config.json beside it), read as Infer reads it.
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: tokenizerFile, isDirectory: &isDir) else {
                 throw FinetuneError.data(file: tokenizerFile, message: "no such file")
             }
-            let path = tokenizerFile.hasSuffix(".json") ? tokenizerFile : tokenizerFile + "/tokenizer.json"
+            let path = isDir.boolValue ? tokenizerFile + "/tokenizer.json" : tokenizerFile
+            guard (path as NSString).lastPathComponent == "tokenizer.json" else {
+                throw FinetuneError.data(file: path, message: "--tokenizer-file must name a file called tokenizer.json or its folder")
+            }
+            guard FileManager.default.fileExists(atPath: path) else { throw FinetuneError.data(file: tokenizerFile, message: "no tokenizer.json in this folder") }
             let dir = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
-            guard let tj = try JSON.parseFile(path) as? [String: Any], let model = tj["model"] as? [String: Any],
+            guard let tj = try? JSON.parseFile(path) as? [String: Any], let model = tj["model"] as? [String: Any],
                   let vocab = model["vocab"] as? [String: Any] else {
                 throw FinetuneError.data(file: path, message: "not a tokenizer.json (no model.vocab)")
             }
             var maxID = vocab.values.compactMap { JSON.int($0) }.max() ?? -1
             for case let a as [String: Any] in (tj["added_tokens"] as? [Any]) ?? [] { maxID = max(maxID, JSON.int(a["id"]) ?? -1) }
             var md = GGUFMetadata()
-            for (k, v) in try HFTokenizer.ggufKeys(directory: dir, vocabSize: maxID + 1, warn: { _ in }) { md[k] = v }
+            do {
+                for (k, v) in try HFTokenizer.ggufKeys(directory: dir, vocabSize: maxID + 1, warn: { _ in }) { md[k] = v }
+            } catch { throw FinetuneError.data(file: path, message: "\(error)") }
             if md["tokenizer.ggml.add_bos_token"] == nil { md["tokenizer.ggml.add_bos_token"] = .bool(false) }
             if md["tokenizer.ggml.add_eos_token"] == nil { md["tokenizer.ggml.add_eos_token"] = .bool(false) }
             return try TokenizerInfo(kind: "file", source: path, metadata: md)

@@ -202,3 +202,23 @@ def test_bad_input(corpus, uninterrupted, tmp_path):
     assert "--dim" in run_bad("train", "--data", corpus, "--out", copy, *SMALL, "--dim", "64", "--steps", "40", "--resume")
     assert "--lr" in run_bad("train", "--data", corpus, "--out", copy, *SMALL, "--lr", "1e-3", "--steps", "40", "--resume")
     assert "already holds" in run_bad("train", "--data", corpus, "--out", copy, *SMALL, "--steps", "40")
+
+
+def test_bpe_run_exports_its_tokenizer(corpus, tmp_path):
+    """--tokenizer bpe: the trained tokenizer.json is saved in the run folder, the export carries the same
+    vocabulary (byte-level BPE keys), and `llmkit run` on it continues as the training code did."""
+    from tokenizers import Tokenizer
+    run = tmp_path / "bpe"
+    train(corpus, run, "--tokenizer", "bpe", "--vocab-size", "300", "--steps", "40", "--lr", "1e-2", "--context", "64",
+          "--models", tmp_path / "models", "--samples", "the model")
+    hf = Tokenizer.from_file(str(run / "tokenizer.json"))
+    text = "the model learns to write words. tokens and docs."
+    assert json.loads(llmkit("tokenize", run / "model.gguf", text, "--ids", "--no-bos").stdout) == hf.encode(text).ids
+    r = GGUFReader(run / "model.gguf")
+    kv = {f.name: f for f in r.fields.values()}
+    assert kv["tokenizer.ggml.model"].contents() == "gpt2"
+    assert len(kv["tokenizer.ggml.tokens"].contents()) == hf.get_vocab_size() == 300
+    s = json.loads((run / "samples.json").read_text())["samples"][0]
+    out = llmkit("run", run / "model.gguf", s["prompt"], "--raw", "--temperature", "0", "--repeat-penalty", "1",
+                 "--cache-type", "f32", "-n", "40").stdout
+    assert out == s["greedy"]
