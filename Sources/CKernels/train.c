@@ -352,6 +352,34 @@ INLINE void scores(float *s, const float *q, const float *Kt, long ldt, long n, 
     }
 }
 
+/// scores() for four query rows at once (rows of s lds apart): each K block loaded once for all four rows.
+INLINE void scores4(float *s, long lds, const float *const *q, const float *Kt, long ldt, long n, long hd) {
+    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
+    long j0 = 0;
+    for (; j0 + 32 <= n; j0 += 32) {
+        v16 a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+        for (long d = 0; d < hd; d++) {
+            const v16 k0 = ld16(Kt + d * ldt + j0), k1 = ld16(Kt + d * ldt + j0 + 16);
+            a0 += q0[d] * k0; b0 += q0[d] * k1;
+            a1 += q1[d] * k0; b1 += q1[d] * k1;
+            a2 += q2[d] * k0; b2 += q2[d] * k1;
+            a3 += q3[d] * k0; b3 += q3[d] * k1;
+        }
+        st16(s + j0, a0); st16(s + j0 + 16, b0);
+        st16(s + lds + j0, a1); st16(s + lds + j0 + 16, b1);
+        st16(s + 2 * lds + j0, a2); st16(s + 2 * lds + j0 + 16, b2);
+        st16(s + 3 * lds + j0, a3); st16(s + 3 * lds + j0 + 16, b3);
+    }
+    for (; j0 < n; j0 += 16) {
+        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (long d = 0; d < hd; d++) {
+            const v16 k0 = ld16(Kt + d * ldt + j0);
+            a0 += q0[d] * k0; a1 += q1[d] * k0; a2 += q2[d] * k0; a3 += q3[d] * k0;
+        }
+        st16(s + j0, a0); st16(s + lds + j0, a1); st16(s + 2 * lds + j0, a2); st16(s + 3 * lds + j0, a3);
+    }
+}
+
 /// acc[d] = Σ_{j<n} w[j]·x[j·ldx + d]: four partial sums over j (added in order at the end); 16-lane vectors over d
 /// when hd is a multiple of 16, scalar otherwise.
 INLINE void weighted_rows(float *acc, const float *w, const float *x, long ldx, long n, long hd, float *tmp) {
@@ -390,35 +418,83 @@ INLINE void add_outer(float *y, long ldy, const float *w, const float *x, long n
         for (long d = 0; d < hd; d++) y[j * ldy + d] += w[j] * x[d];
 }
 
+/// y[j·ldy + d] += Σ_{r<4} w[r·ldw + j]·x[r][d] for j < n (hd a multiple of 16): four query rows' outer products
+/// in one pass over y, the rows added in order.
+INLINE void add_outer4(float *y, long ldy, const float *w, long ldw, const float *const *x, long n, long hd) {
+    for (long d0 = 0; d0 < hd; d0 += 16) {
+        const v16 x0 = ld16(x[0] + d0), x1 = ld16(x[1] + d0), x2 = ld16(x[2] + d0), x3 = ld16(x[3] + d0);
+        const float *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
+        for (long j = 0; j < n; j++) {
+            v16 a = ld16(y + j * ldy + d0);
+            a += w0[j] * x0;
+            a += w1[j] * x1;
+            a += w2[j] * x2;
+            a += w3[j] * x3;
+            st16(y + j * ldy + d0, a);
+        }
+    }
+}
+
 INLINE void llk_attn_fwd_body(float *out, long ldo, const float *q, long ldq, const float *k, long ldk, const float *v,
                               long ldv, float *lse, long T, long hd, long rep, float scale, float *scratch) {
     const long ldt = (T + 15) / 16 * 16;
-    float *Kt = scratch, *Vc = Kt + hd * ldt, *s = Vc + hd * ldt, *tmp = s + ldt;
+    float *Kt = scratch, *Vc = Kt + hd * ldt, *s = Vc + hd * ldt, *tmp = s + 4 * ldt;  // s: four rows
     transpose_block(Kt, ldt, k, ldk, T, hd);
     for (long j = 0; j < T; j++) memcpy(Vc + j * hd, v + j * ldv, (size_t)hd * sizeof(float));  // dense rows: 1 line each
+    // Query rows in groups of four: each row's scores and unnormalized P = exp(scale·S − max) (zero past its
+    // diagonal), then one pass over V for all four outputs, each scaled by its 1/Σ P.
     for (long i = 0; i < rep; i++) {
-        for (long t = 0; t < T; t++) {
-            const float *qr = q + t * ldq + i * hd;
-            const long n = t + 1, n16 = (n + 15) / 16 * 16;
-            scores(s, qr, Kt, ldt, n16, hd);
-            float mx[16];
-            for (int jj = 0; jj < 16; jj++) mx[jj] = -INFINITY;
-            for (long j = 0; j < n16; j += 16)  // lanes past n hold scores of the zero-padded keys: masked below
-                for (int jj = 0; jj < 16; jj++) mx[jj] = (j + jj < n && s[j + jj] > mx[jj]) ? s[j + jj] : mx[jj];
-            float m = -INFINITY;
-            for (int jj = 0; jj < 16; jj++) m = mx[jj] > m ? mx[jj] : m;
-            m *= scale;
-            float acc[16] = {0};
-            long j = 0;
-            for (; j + 16 <= n; j += 16)
-                for (int jj = 0; jj < 16; jj++) { float p = fexp(s[j + jj] * scale - m); s[j + jj] = p; acc[jj] += p; }
-            for (int jj = 0; j < n; j++, jj++) { float p = fexp(s[j] * scale - m); s[j] = p; acc[jj] += p; }
-            float sum = 0;
-            for (int jj = 0; jj < 16; jj++) sum += acc[jj];
-            const float inv = 1.0f / sum;
-            for (j = 0; j < n; j++) s[j] *= inv;
-            weighted_rows(out + t * ldo + i * hd, s, Vc, hd, n, hd, tmp);
-            lse[i * T + t] = m + logf(sum);
+        for (long t0 = 0; t0 < T; t0 += 4) {
+            const long R = T - t0 < 4 ? T - t0 : 4, nmax = t0 + R, n16 = (nmax + 15) / 16 * 16;
+            float inv[4];
+            const int grouped = R == 4;
+            if (grouped) {
+                const float *qs[4] = {q + t0 * ldq + i * hd, q + (t0 + 1) * ldq + i * hd, q + (t0 + 2) * ldq + i * hd,
+                                      q + (t0 + 3) * ldq + i * hd};
+                scores4(s, ldt, qs, Kt, ldt, n16, hd);
+            }
+            for (long r = 0; r < R; r++) {
+                const long t = t0 + r, n = t + 1;
+                float *sr = s + r * ldt;
+                if (!grouped) scores(sr, q + t * ldq + i * hd, Kt, ldt, n16, hd);
+                float mx[16];
+                for (int jj = 0; jj < 16; jj++) mx[jj] = -INFINITY;
+                for (long j = 0; j < n16; j += 16)  // lanes past n hold scores of later or zero-padded keys: skipped
+                    for (int jj = 0; jj < 16; jj++) mx[jj] = (j + jj < n && sr[j + jj] > mx[jj]) ? sr[j + jj] : mx[jj];
+                float m = -INFINITY;
+                for (int jj = 0; jj < 16; jj++) m = mx[jj] > m ? mx[jj] : m;
+                m *= scale;
+                float acc[16] = {0};
+                long j = 0;
+                for (; j + 16 <= n; j += 16)
+                    for (int jj = 0; jj < 16; jj++) { float p = fexp(sr[j + jj] * scale - m); sr[j + jj] = p; acc[jj] += p; }
+                for (int jj = 0; j < n; j++, jj++) { float p = fexp(sr[j] * scale - m); sr[j] = p; acc[jj] += p; }
+                for (; j < nmax; j++) sr[j] = 0;
+                float sum = 0;
+                for (int jj = 0; jj < 16; jj++) sum += acc[jj];
+                inv[r] = 1.0f / sum;
+                lse[i * T + t] = m + logf(sum);
+            }
+            if (R == 4 && hd % 16 == 0) {
+                for (long d0 = 0; d0 < hd; d0 += 16) {
+                    v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+                    const float *s0 = s, *s1 = s + ldt, *s2 = s + 2 * ldt, *s3 = s + 3 * ldt;
+                    for (long j = 0; j < nmax; j++) {
+                        const v16 vj = ld16(Vc + j * hd + d0);
+                        a0 += s0[j] * vj; a1 += s1[j] * vj; a2 += s2[j] * vj; a3 += s3[j] * vj;
+                    }
+                    st16(out + t0 * ldo + i * hd + d0, a0 * inv[0]);
+                    st16(out + (t0 + 1) * ldo + i * hd + d0, a1 * inv[1]);
+                    st16(out + (t0 + 2) * ldo + i * hd + d0, a2 * inv[2]);
+                    st16(out + (t0 + 3) * ldo + i * hd + d0, a3 * inv[3]);
+                }
+            } else {
+                for (long r = 0; r < R; r++) {
+                    float *o = out + (t0 + r) * ldo + i * hd;
+                    weighted_rows(o, s + r * ldt, Vc, hd, t0 + r + 1, hd, tmp);
+                    for (long d = 0; d < hd; d++) o[d] *= inv[r];
+                }
+            }
         }
     }
 }
@@ -432,30 +508,53 @@ INLINE void llk_attn_bwd_body(float *dq, float *dk, float *dv, const float *dout
     const long ldt = (T + 15) / 16 * 16;
     // dK and dV accumulate in dense (T, hd) blocks (one cache line per row at hd 16), copied out at the end.
     float *Kt = scratch, *Vt = Kt + hd * ldt, *Kc = Vt + hd * ldt, *dKc = Kc + hd * ldt, *dVc = dKc + hd * ldt;
-    float *s = dVc + hd * ldt, *dp = s + ldt, *tmp = dp + ldt;
+    float *s = dVc + hd * ldt, *dp = s + 4 * ldt, *tmp = dp + 4 * ldt;  // s, dp: four rows each
     transpose_block(Kt, ldt, k, ldk, T, hd);
     transpose_block(Vt, ldt, v, ldv, T, hd);
     for (long j = 0; j < T; j++) memcpy(Kc + j * hd, k + j * ldk, (size_t)hd * sizeof(float));
     memset(dKc, 0, (size_t)(T * hd) * sizeof(float));
     memset(dVc, 0, (size_t)(T * hd) * sizeof(float));
+    // Query rows in groups of four: each row's scores, P and dS as in the forward, then one pass over the keys adds
+    // all four rows' outer products into dK and dV (a quarter of the loads and stores of row-at-a-time updates).
     for (long i = 0; i < rep; i++) {
-        for (long t = 0; t < T; t++) {
-            const float *qr = q + t * ldq + i * hd, *dor = dout + t * ldo + i * hd, *orow = out + t * ldo + i * hd;
-            const long n = t + 1, n16 = (n + 15) / 16 * 16;
-            const float l = lse[i * T + t];
-            float D = 0;
-            for (long d = 0; d < hd; d++) D += dor[d] * orow[d];
-            scores(s, qr, Kt, ldt, n16, hd);
-            scores(dp, dor, Vt, ldt, n16, hd);
-#pragma clang loop vectorize(assume_safety)
-            for (long j = 0; j < n; j++) {
-                float p = fexp(s[j] * scale - l);
-                s[j] = p;
-                dp[j] = p * (dp[j] - D) * scale;
+        for (long t0 = 0; t0 < T; t0 += 4) {
+            const long R = T - t0 < 4 ? T - t0 : 4, nmax = t0 + R, n16 = (nmax + 15) / 16 * 16;
+            const float *qrs[4], *dors[4];
+            for (long r = 0; r < R; r++) { qrs[r] = q + (t0 + r) * ldq + i * hd; dors[r] = dout + (t0 + r) * ldo + i * hd; }
+            const int grouped = R == 4;
+            if (grouped) {
+                scores4(s, ldt, qrs, Kt, ldt, n16, hd);
+                scores4(dp, ldt, dors, Vt, ldt, n16, hd);
             }
-            weighted_rows(dq + t * ldq + i * hd, dp, Kc, hd, n, hd, tmp);
-            add_outer(dKc, hd, dp, qr, n, hd);
-            add_outer(dVc, hd, s, dor, n, hd);
+            for (long r = 0; r < R; r++) {
+                const long t = t0 + r, n = t + 1;
+                const float *qr = q + t * ldq + i * hd, *dor = dout + t * ldo + i * hd, *orow = out + t * ldo + i * hd;
+                float *sr = s + r * ldt, *dpr = dp + r * ldt;
+                const float l = lse[i * T + t];
+                float D = 0;
+                for (long d = 0; d < hd; d++) D += dor[d] * orow[d];
+                if (!grouped) {
+                    scores(sr, qr, Kt, ldt, n16, hd);
+                    scores(dpr, dor, Vt, ldt, n16, hd);
+                }
+#pragma clang loop vectorize(assume_safety)
+                for (long j = 0; j < n; j++) {
+                    float p = fexp(sr[j] * scale - l);
+                    sr[j] = p;
+                    dpr[j] = p * (dpr[j] - D) * scale;
+                }
+                for (long j = n; j < nmax; j++) { sr[j] = 0; dpr[j] = 0; }
+                weighted_rows(dq + t * ldq + i * hd, dpr, Kc, hd, n, hd, tmp);
+            }
+            if (R == 4 && hd % 16 == 0) {
+                add_outer4(dKc, hd, dp, ldt, qrs, nmax, hd);
+                add_outer4(dVc, hd, s, ldt, dors, nmax, hd);
+            } else {
+                for (long r = 0; r < R; r++) {
+                    add_outer(dKc, hd, dp + r * ldt, qrs[r], nmax, hd);
+                    add_outer(dVc, hd, s + r * ldt, dors[r], nmax, hd);
+                }
+            }
         }
     }
     for (long j = 0; j < T; j++) {

@@ -39,8 +39,8 @@ struct TokenizerTrain: ParsableCommand {
             let secs = Date().timeIntervalSince(t0)
             try AtomicOutput.write(bpe.tokenizerJSON(), to: output)
             let tok = try bpe.tokenizer()
-            let n = tok.encode(text, addSpecial: false, parseSpecial: false).count
-            let chars = text.count
+            let n = tok.encode(text, addSpecial: false, parseSpecial: true).count  // special-token text as the token, as in training
+            let chars = text.unicodeScalars.count  // characters = Unicode scalars (as Python counts them)
             print("vocabulary: \(bpe.vocabularySize) tokens (\(sp.count) special, 256 bytes, \(bpe.merges.count) merges) in \(String(format: "%.2f", secs)) s")
             if bpe.vocabularySize < vocabSize { print("stopped early: no pair occurs \(minFrequency) times or more") }
             print("corpus: \(chars) characters, \(data.count) bytes → \(n) tokens: \(String(format: "%.3f", Double(chars) / Double(max(n, 1)))) characters/token, \(String(format: "%.3f", Double(data.count) / Double(max(n, 1)))) bytes/token")

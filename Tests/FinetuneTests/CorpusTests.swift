@@ -129,6 +129,19 @@ final class CorpusTests: XCTestCase {
         XCTAssertEqual(CommentExtractor.comments(in: src, language: .swift), ["real"])
     }
 
+    // Unterminated strings, comments, templates and interpolations anywhere: every lexer ends and never crashes.
+    func testLexersSurviveTokenSoup() {
+        let pieces = ["/*", "*/", "//", "\"", "'", "`", "${", "}", "\\(", ")", "#", "\"\"\"", "'''", "#\"", "\"#", "R\"x(", ")x\"",
+                      "<!--", "-->", "<script>", "</script>", "\n", " ", "a", "/", "\\", "é", "🙂", "def f():\n  ", "class C:\n"]
+        var rng = TrainRNG(seed: 3)
+        for _ in 0..<300 {
+            let src = (0..<rng.below(80)).map { _ in pieces[rng.below(pieces.count)] }.joined()
+            for lang in SourceLanguage.allCases {
+                for block in CommentExtractor.comments(in: src, language: lang) { XCTAssertFalse(block.isEmpty) }
+            }
+        }
+    }
+
     func testLanguageByExtension() {
         XCTAssertEqual(SourceLanguage.of(fileName: "a.tsx"), .javascript)
         XCTAssertEqual(SourceLanguage.of(fileName: "a.mjs"), .javascript)

@@ -112,8 +112,14 @@ final class BPETrainerTests: XCTestCase {
         try AtomicOutput.write(bpe.tokenizerJSON(), to: path)
         let fromJSON = try Tokenizers.load(tokenizerJSON: path)
         let fromMD = try bpe.tokenizer()
-        let probe = "hello wide world!  hello\n\nthere 123 🙂"
-        XCTAssertEqual(fromJSON.encode(probe, addSpecial: true, parseSpecial: true), fromMD.encode(probe, addSpecial: true, parseSpecial: true))
+        let probes = ["hello wide world!  hello\n\nthere 123 🙂", "naïve café — 中文 👨‍👩‍👧 🇫🇷", "func f() {\n\treturn x // c\n}",
+                      "   \t\t  \r\n\n\n  x  ", "it's we'll they've <|endoftext|> after", "0123456789 3.14 -1e9", ""]
+        for probe in probes {
+            for special in [false, true] {
+                XCTAssertEqual(fromJSON.encode(probe, addSpecial: true, parseSpecial: special),
+                               fromMD.encode(probe, addSpecial: true, parseSpecial: special), probe)
+            }
+        }
         XCTAssertEqual(fromJSON.vocabularySize, bpe.vocabularySize)
     }
 

@@ -54,7 +54,7 @@ void llk_attn_softmax_bwd(float *S, float *dP, long ld, long rows, long t0, long
 
 /// Causal attention of one sequence of T tokens for `rep` query heads sharing one kv head: q/out point at the first
 /// head's column (heads hd apart), k/v at the kv head's column, rows ld* apart; lse[i·T + t] = logsumexp of query
-/// head i's scaled scores at t. `scratch` ≥ 5·hd·T16 + 2·T16 + 4·hd floats, T16 = T rounded up to 16. Scores 16 at a time against a
+/// head i's scaled scores at t. `scratch` ≥ 5·hd·T16 + 8·T16 + 4·hd floats, T16 = T rounded up to 16. Scores 16 at a time against a
 /// transposed K; P·V with four partial sums.
 void llk_attn_fwd(float *out, long ldo, const float *q, long ldq, const float *k, long ldk, const float *v, long ldv,
                   float *lse, long T, long hd, long rep, float scale, float *scratch);

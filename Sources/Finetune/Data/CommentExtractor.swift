@@ -61,6 +61,8 @@ private struct RawComment {
     var lastLine: Int
     var standaloneLine: Bool
     var isBlock: Bool
+    /// A /* */ comment, whose " * " gutter is stripped (not docstrings or HTML comments).
+    var starGutter = false
 }
 
 private struct Lexer {
@@ -138,7 +140,7 @@ private struct Lexer {
             }
         }
         found.append(RawComment(lines: splitLines(text(bodyStart, min(bodyEnd, s.count))), firstLine: first, lastLine: line,
-                                standaloneLine: false, isBlock: true))
+                                standaloneLine: false, isBlock: true, starGutter: true))
     }
 
     // MARK: strings
@@ -457,7 +459,7 @@ private struct Lexer {
             }
         }
         return groups.compactMap { g in
-            let lines = g.isBlock ? cleanBlock(g.lines) : cleanLineComments(g.lines)
+            let lines = g.isBlock ? cleanBlock(g.lines, starGutter: g.starGutter) : cleanLineComments(g.lines)
             let t = trimBlank(lines).joined(separator: "\n")
             guard t.unicodeScalars.contains(where: { $0.properties.isAlphabetic || ("0"..."9").contains($0) }) else { return nil }
             guard !isDirective(t) else { return nil }
@@ -492,14 +494,14 @@ private func cleanLineComments(_ lines: [String]) -> [String] {
     return dedent(stripped)
 }
 
-/// Block comments (and docstrings): a doc marker (* or !) after /* dropped, the first line trimmed, a " * " gutter
-/// dropped when every continuation line has one, the rest dedented.
-private func cleanBlock(_ lines: [String]) -> [String] {
+/// Block comments (and docstrings, HTML comments): for /* */ a doc marker (* or !) after /* dropped and a " * "
+/// gutter dropped when every continuation line has one; the first line trimmed, the rest dedented.
+private func cleanBlock(_ lines: [String], starGutter: Bool) -> [String] {
     guard var first = lines.first else { return [] }
-    if first.hasPrefix("*") || first.hasPrefix("!") { first.removeFirst() }
+    if starGutter && (first.hasPrefix("*") || first.hasPrefix("!")) { first.removeFirst() }
     var rest = Array(lines.dropFirst())
     let nonBlank = rest.filter { !$0.allSatisfy { $0 == " " || $0 == "\t" } }
-    if !nonBlank.isEmpty && nonBlank.allSatisfy({ $0.drop { $0 == " " || $0 == "\t" }.hasPrefix("*") }) {
+    if starGutter && !nonBlank.isEmpty && nonBlank.allSatisfy({ $0.drop { $0 == " " || $0 == "\t" }.hasPrefix("*") }) {
         rest = rest.map { l in
             let d = l.drop { $0 == " " || $0 == "\t" }
             guard d.hasPrefix("*") else { return "" }
@@ -533,7 +535,8 @@ private func trimBlank(_ lines: [String]) -> [String] {
 
 /// Tool directives rather than prose.
 private func isDirective(_ t: String) -> Bool {
-    let prefixes = ["go:", "+build", "line ", "-*-", "eslint-", "eslint ", "@ts-", "noqa", "type: ignore", "swiftlint:",
+    if t.hasPrefix("line "), t.contains(":"), t.last?.isNumber == true, !t.contains("\n") { return true }  // Go's //line file:n
+    let prefixes = ["go:", "+build", "-*-", "eslint-", "eslint ", "@ts-", "noqa", "type: ignore", "swiftlint:",
                     "swift-format-", "clang-format ", "NOLINT", "pylint:", "prettier-ignore", "istanbul ignore", "sourceMappingURL",
                     "#region", "#endregion", "pragma", "fmt: off", "fmt: on", "isort:"]
     guard !t.contains("\n") else { return false }

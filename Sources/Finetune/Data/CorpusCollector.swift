@@ -11,7 +11,8 @@
 // Order: the DIR arguments as given, each walked depth-first with entries sorted by name (byte order), so the
 // output is the same on every run. A DIR argument may also be a single file.
 // Output: documents in that order, each with trailing white space removed, joined by `separator` (default a
-// blank line, "\n\n"), ending with one "\n". CRLF line ends become LF.
+// blank line, "\n\n"), ending with one "\n". CRLF line ends become LF, a leading BOM is dropped. Characters are
+// counted as Unicode scalars (as Python's len and the char tokenizer count them).
 // Globs: `*` any run of characters but '/', `**` any run including '/', `?` one character, `[abc]`/`[a-z]`/`[!x]`
 // a class. A glob without '/' is matched against the file name, one with '/' against the path relative to the
 // DIR argument. --include (if any) keeps only matching files; --exclude drops matching files and folders (a folder also matches as
@@ -37,6 +38,7 @@ public struct CorpusOptions: Sendable {
 public struct CorpusStats: Sendable, Equatable {
     /// Documents kept per kind ("markdown", "text", "rst", "c", "go", "swift", "javascript", "python", "vue").
     public var documents: [String: Int] = [:]
+    /// Unicode scalars and UTF-8 bytes of the output.
     public var characters = 0
     public var bytes = 0
     public var distinctCharacters = 0
@@ -69,14 +71,14 @@ public enum CorpusCollector {
             }
             for f in files {
                 guard let (kind, doc) = read(f.path, rel: f.rel, options: options, stats: &stats) else { continue }
-                guard doc.count >= max(options.minCharacters, 1) else { stats.skipped["too short", default: 0] += 1; continue }
+                guard doc.unicodeScalars.count >= max(options.minCharacters, 1) else { stats.skipped["too short", default: 0] += 1; continue }
                 guard seen.insert(doc).inserted else { stats.skipped["duplicate", default: 0] += 1; continue }
                 docs.append(doc)
                 stats.documents[kind, default: 0] += 1
             }
         }
         let text = docs.isEmpty ? "" : docs.joined(separator: options.separator) + "\n"
-        stats.characters = text.count
+        stats.characters = text.unicodeScalars.count
         stats.bytes = text.utf8.count
         var distinct = Set<Unicode.Scalar>()
         for u in text.unicodeScalars { distinct.insert(u) }

@@ -32,7 +32,7 @@ public enum Attention {
     /// Scratch floats one part needs for sequences of up to `maxLength` (transposed K and V blocks, score rows).
     public static func scratchPerPart(maxLength: Int, headDim hd: Int) -> Int {
         let ldt = (maxLength + 15) / 16 * 16
-        return 5 * hd * ldt + 2 * ldt + 4 * hd
+        return 5 * hd * ldt + 8 * ldt + 4 * hd  // the backward's; the forward needs less
     }
     /// Parts the scratch must be sized for.
     public static let maxParts = Chunks.max
