@@ -222,3 +222,11 @@ def test_bpe_run_exports_its_tokenizer(corpus, tmp_path):
     out = llmkit("run", run / "model.gguf", s["prompt"], "--raw", "--temperature", "0", "--repeat-penalty", "1",
                  "--cache-type", "f32", "-n", "40").stdout
     assert out == s["greedy"]
+
+
+def test_epochs_set_the_step_count(corpus, tmp_path):
+    """--epochs N trains N · train tokens / (batch · context) steps (char level: tokens = characters)."""
+    run = tmp_path / "epochs"
+    train(corpus, run, "--epochs", "0.05", "--no-export")
+    n = len(corpus.read_text(encoding="utf-8")) * 9 // 10
+    assert json.loads((run / "summary.json").read_text())["steps"] == round(0.05 * n / (4 * 32))
