@@ -1,5 +1,5 @@
 # llmkit — the two commands that matter:
-#   make run    set everything up, build release, serve the real SmolLM2 model with Ollama's API (llmkit serve)
+#   make run    set everything up, build release, serve the model store (models/: tiny, SmolLM2) with Ollama's API
 #   make test   set everything up and run every test (Swift unit tests + Python oracle tests)
 SWIFT ?= swift
 MODEL ?= .assets/SmolLM2-135M-Instruct.Q4_1.gguf
