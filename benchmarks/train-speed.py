@@ -302,7 +302,8 @@ def report(results, sides, contexts, seeds):
              f"{results['data']['bytes']:,} bytes of GNU manuals ({results['data']['distinct_characters']} "
              f"distinct characters, char tokens). CPU: {cpu['model']} ({cpu['cores_used']} cores used, "
              f"{cpu['mhz']:.0f} MHz), fp32 peak {cpu['theoretical_gflops']:.0f} GFLOP/s theoretical "
-             f"({cpu['cores_used']} × {cpu['mhz'] / 1000:.2f} GHz × {cpu['flops_per_cycle']} FLOP/cycle), "
+             f"({cpu['cores_used']} × {cpu['mhz'] / 1000:.2f} GHz × {cpu['flops_per_cycle']} FLOP/cycle at the clock "
+             f"/proc/cpuinfo reports; boost clocks can put the measured figure above it), "
              f"{cpu['measured_gflops']:.0f} GFLOP/s measured (torch.mm).", "",
              f"## Speed ({cfg['speed_steps']} steps; tokens/s over steps 11…N−10, eval excluded)", "",
              "| context | side | tokens/s | vs PyTorch | GFLOP/s | % of measured peak | peak RSS | summary tokens/s | "
