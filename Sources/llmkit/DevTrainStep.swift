@@ -151,8 +151,6 @@ struct DevTrainStep: ParsableCommand {
         let total = Date().timeIntervalSince(start)
         let cpu = cpuSeconds() - cpu0
         let tokens = Double(B * T * steps)
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
         print(cfg.architecture + String(format: " L%d C%d H%d F%d V%d, batch %d × %d, dropout %.2f, %d threads, %d steps",
                      cfg.layers, cfg.dim, cfg.heads, cfg.ffnDim, cfg.vocabularySize, B, T, cfg.dropout,
                      pool.size, steps))
@@ -162,7 +160,7 @@ struct DevTrainStep: ParsableCommand {
         // On a shared machine wall time includes waiting for a core; CPU time per step (all threads, including a
         // worker's spinning) bounds what an idle machine would take.
         print(String(format: "CPU time %.1f ms per step (%.0f tokens per CPU-second)", cpu / Double(steps) * 1e3, tokens / cpu))
-        print(String(format: "peak RSS %.0f MB, activations %.0f MB", Double(usage.ru_maxrss) / 1024,
+        print(String(format: "peak RSS %.0f MB, activations %.0f MB", Double(peakResidentBytes()) / 1e6,
                      Double(runtime?.activationBytes ?? 0) / 1e6))
         print("per step, ms:      forward  backward")
         for f in OpProfile.Family.allCases {

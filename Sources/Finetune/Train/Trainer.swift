@@ -182,8 +182,17 @@ public final class Trainer {
     }
 }
 
-/// Peak resident set size of this process in bytes.
+/// Peak resident set size of this process in bytes. On Linux from /proc/self/status's VmHWM: getrusage's ru_maxrss
+/// survives execve, so a child of a large process (a benchmark harness with PyTorch loaded) would report its parent's
+/// peak.
 public func peakResidentBytes() -> Int {
+    #if os(Linux)
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
+        return kb * 1024
+    }
+    #endif
     var u = rusage()
     #if os(macOS)
     getrusage(RUSAGE_SELF, &u)
