@@ -148,7 +148,7 @@ public enum BPETrainer {
                 if whereIs[k]?.last != Int32(w) { whereIs[k, default: []].append(Int32(w)) }
             }
         }
-        var heap = MaxHeap()
+        var heap = PriorityHeap<PairEntry>()
         for (k, c) in pairCount where c > 0 { heap.push(PairEntry(count: c, pair: k)) }
 
         // 3. Merge loop.
@@ -277,46 +277,11 @@ public enum BPETrainer {
 }
 
 /// A heap entry: a pair (left id << 32 | right id) and its count when pushed.
-struct PairEntry {
+struct PairEntry: HeapOrdered {
     var count: Int
     var pair: UInt64
     /// Pops first: the higher count, then the smaller pair.
     @inline(__always) static func precedes(_ x: PairEntry, _ y: PairEntry) -> Bool {
         x.count > y.count || (x.count == y.count && x.pair < y.pair)
-    }
-}
-
-/// A binary heap of pair entries (most frequent first).
-struct MaxHeap {
-    var items: [PairEntry] = []
-
-    mutating func push(_ e: PairEntry) {
-        items.append(e)
-        var i = items.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            if !PairEntry.precedes(items[i], items[p]) { break }
-            items.swapAt(i, p)
-            i = p
-        }
-    }
-
-    mutating func pop() -> PairEntry? {
-        guard let last = items.popLast() else { return nil }
-        guard !items.isEmpty else { return last }
-        let top = items[0]
-        items[0] = last
-        var i = 0
-        let n = items.count
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < n && PairEntry.precedes(items[l], items[m]) { m = l }
-            if r < n && PairEntry.precedes(items[r], items[m]) { m = r }
-            if m == i { break }
-            items.swapAt(i, m)
-            i = m
-        }
-        return top
     }
 }

@@ -12,8 +12,7 @@ extension TrainSession {
 
     static func makeModel(config: ModelConfig, rng: inout TrainRNG, pool: ThreadPool) throws -> any TrainableModel {
         let m = try makeTrainModel(config: config, rng: &rng)
-        if let g = m as? GPTTrainModel { g.pool = pool }
-        if let l = m as? LlamaTrainModel { l.pool = pool }
+        (m as? TrainModelRuntime)?.pool = pool
         return m
     }
 

@@ -1,17 +1,20 @@
 // PriorityHeap: the binary heap both BPE merge loops use — byte-level BPE pops the lowest merge rank, SentencePiece
-// BPE the highest score; each element type says which of two comes first (ties included).
+// BPE the highest score — and the sampler's top-k and Finetune's BPE trainer (the most frequent pair); each element
+// type says which of two comes first (ties included).
 
-protocol HeapOrdered {
+public protocol HeapOrdered {
     /// Whether `a` leaves the heap before `b`.
     static func precedes(_ a: Self, _ b: Self) -> Bool
 }
 
-struct PriorityHeap<Element: HeapOrdered> {
-    var items: [Element] = []
+public struct PriorityHeap<Element: HeapOrdered> {
+    @usableFromInline var items: [Element] = []
 
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
+    @inlinable public init() {}
 
-    mutating func push(_ e: Element) {
+    @inlinable public mutating func removeAll() { items.removeAll(keepingCapacity: true) }
+
+    @inlinable public mutating func push(_ e: Element) {
         items.append(e)
         var i = items.count - 1
         while i > 0 {
@@ -23,7 +26,7 @@ struct PriorityHeap<Element: HeapOrdered> {
     }
 
     /// The element that precedes all others, removed.
-    mutating func pop() -> Element? {
+    @inlinable public mutating func pop() -> Element? {
         guard let last = items.popLast() else { return nil }
         guard !items.isEmpty else { return last }
         let top = items[0]
