@@ -108,40 +108,20 @@ public final class LlamaTrainModel: TrainableModel {
 
     public func forwardBackward(inputs: [Int32], targets: [Int32], batch: Int, length: Int, gradScale: Float,
                                 rng: inout TrainRNG) throws -> Float {
-        try TrainInit.check(config, inputs: inputs, targets: targets, batch: batch, length: length)
-        return inputs.withUnsafeBufferPointer { inp in
-            targets.withUnsafeBufferPointer { tgt in
-                let loss = forward(inp.baseAddress!, tgt.baseAddress!, batch: batch, length: length, train: true,
-                                   gradScale: gradScale, rng: &rng)
-                backward(inp.baseAddress!, batch: batch, length: length)
-                return loss
-            }
-        }
+        try passForwardBackward(inputs: inputs, targets: targets, batch: batch, length: length, gradScale: gradScale, rng: &rng)
     }
 
     public func loss(inputs: [Int32], targets: [Int32], batch: Int, length: Int) throws -> Float {
-        try TrainInit.check(config, inputs: inputs, targets: targets, batch: batch, length: length)
-        var rng = TrainRNG(seed: 0)
-        return inputs.withUnsafeBufferPointer { inp in
-            targets.withUnsafeBufferPointer { tgt in
-                forward(inp.baseAddress!, tgt.baseAddress!, batch: batch, length: length, train: false, gradScale: 0, rng: &rng)
-            }
-        }
+        try passLoss(inputs: inputs, targets: targets, batch: batch, length: length)
     }
 
-    public func logits(context: [Int32]) throws -> [Float] {
-        try TrainInit.check(config, inputs: context, targets: nil, batch: 1, length: context.count)
-        var rng = TrainRNG(seed: 0)
-        let T = context.count, V = config.vocabularySize
-        _ = context.withUnsafeBufferPointer { inp in
-            forward(inp.baseAddress!, nil, batch: 1, length: T, train: false, gradScale: 0, rng: &rng)
-        }
-        return Array(UnsafeBufferPointer(start: logitsBuf + (T - 1) * V, count: V))
-    }
+    public func logits(context: [Int32]) throws -> [Float] { try passLogits(context: context) }
+
+    var lastLogits: FloatPointer { logitsBuf }
 
     // MARK: forward, backward
 
-    private func forward(_ tokens: UnsafePointer<Int32>, _ targets: UnsafePointer<Int32>?, batch B: Int, length T: Int, train: Bool,
+    func forward(_ tokens: UnsafePointer<Int32>, _ targets: UnsafePointer<Int32>?, batch B: Int, length T: Int, train: Bool,
                          gradScale: Float, rng: inout TrainRNG) -> Float {
         let N = B * T, C = config.dim, F = config.ffnDim, V = config.vocabularySize, eps = config.normEps
         let W = qkvWidth, kvd = kvDim
@@ -202,7 +182,7 @@ public final class LlamaTrainModel: TrainableModel {
         }
     }
 
-    private func backward(_ tokens: UnsafePointer<Int32>, batch B: Int, length T: Int) {
+    func backward(_ tokens: UnsafePointer<Int32>, batch B: Int, length T: Int) {
         let N = B * T, C = config.dim, F = config.ffnDim, V = config.vocabularySize
         let W = qkvWidth, kvd = kvDim
         let drop = config.dropout > 0

@@ -78,11 +78,58 @@ enum Residual {
 
 /// Run-time knobs both from-scratch models have beyond TrainableModel: the thread pool, per-op timing, and the
 /// size of their activation buffers.
+/// The two architectures' passes over raw token pointers. The TrainableModel entry points (argument checks, pointer
+/// plumbing, the last row of logits) are the same for both and live in `TrainPasses`' helpers below.
+protocol TrainPasses: AnyObject {
+    var config: ModelConfig { get }
+    /// Logits of every position of the last forward pass (rows × vocabulary).
+    var lastLogits: FloatPointer { get }
+    /// The forward pass; with targets returns the mean loss (and, when `train`, leaves dlogits for backward).
+    func forward(_ tokens: UnsafePointer<Int32>, _ targets: UnsafePointer<Int32>?, batch B: Int, length T: Int, train: Bool,
+                 gradScale: Float, rng: inout TrainRNG) -> Float
+    func backward(_ tokens: UnsafePointer<Int32>, batch B: Int, length T: Int)
+}
+
+extension TrainPasses {
+    func passForwardBackward(inputs: [Int32], targets: [Int32], batch: Int, length: Int, gradScale: Float,
+                             rng: inout TrainRNG) throws -> Float {
+        try TrainInit.check(config, inputs: inputs, targets: targets, batch: batch, length: length)
+        return inputs.withUnsafeBufferPointer { inp in
+            targets.withUnsafeBufferPointer { tgt in
+                let loss = forward(inp.baseAddress!, tgt.baseAddress!, batch: batch, length: length, train: true,
+                                   gradScale: gradScale, rng: &rng)
+                backward(inp.baseAddress!, batch: batch, length: length)
+                return loss
+            }
+        }
+    }
+
+    func passLoss(inputs: [Int32], targets: [Int32], batch: Int, length: Int) throws -> Float {
+        try TrainInit.check(config, inputs: inputs, targets: targets, batch: batch, length: length)
+        var rng = TrainRNG(seed: 0)
+        return inputs.withUnsafeBufferPointer { inp in
+            targets.withUnsafeBufferPointer { tgt in
+                forward(inp.baseAddress!, tgt.baseAddress!, batch: batch, length: length, train: false, gradScale: 0, rng: &rng)
+            }
+        }
+    }
+
+    func passLogits(context: [Int32]) throws -> [Float] {
+        try TrainInit.check(config, inputs: context, targets: nil, batch: 1, length: context.count)
+        var rng = TrainRNG(seed: 0)
+        let T = context.count, V = config.vocabularySize
+        _ = context.withUnsafeBufferPointer { inp in
+            forward(inp.baseAddress!, nil, batch: 1, length: T, train: false, gradScale: 0, rng: &rng)
+        }
+        return Array(UnsafeBufferPointer(start: lastLogits + (T - 1) * V, count: V))
+    }
+}
+
 public protocol TrainModelRuntime: AnyObject {
     var pool: ThreadPool { get set }
     var profile: OpProfile? { get set }
     var activationBytes: Int { get }
 }
 
-extension GPTTrainModel: TrainModelRuntime {}
-extension LlamaTrainModel: TrainModelRuntime {}
+extension GPTTrainModel: TrainModelRuntime, TrainPasses {}
+extension LlamaTrainModel: TrainModelRuntime, TrainPasses {}

@@ -137,25 +137,8 @@ public struct BPETokenizer: Tokenizer {
 
     /// Pre-tokenizes and merges one run of text without special tokens.
     func encodeText(_ text: UnsafeBufferPointer<UInt8>, _ work: inout MergeWork, _ out: inout [Int]) {
-        // Code points, their flags and where each starts in `text`.
-        var cps: [UInt32] = []
-        var starts: [Int] = []
-        cps.reserveCapacity(text.count)
-        starts.reserveCapacity(text.count + 1)
-        var i = 0
-        while i < text.count {
-            let (cp, len) = decodeUTF8(text, i)
-            cps.append(cp)
-            starts.append(i)
-            i += len
-        }
-        starts.append(text.count)
-        let flags = cps.map { UnicodeFlags.of($0) }
-        let words = cps.withUnsafeBufferPointer { c in flags.withUnsafeBufferPointer { f in pre.split(c, f) } }
-        var cp0 = 0
-        for len in words {
-            let word = UnsafeBufferPointer(rebasing: text[starts[cp0]..<starts[cp0 + len]])
-            cp0 += len
+        for r in PreTokenization.ranges(text, pre) {
+            let word = UnsafeBufferPointer(rebasing: text[r])
             if ignoreMerges, let t = rawIDs.lookup(UnsafeRawBufferPointer(word)), Int(t) < vocab.count {
                 out.append(Int(t))
                 continue

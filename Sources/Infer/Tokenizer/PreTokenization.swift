@@ -10,20 +10,25 @@ public enum PreTokenization {
         guard let (p, _, _) = PreTokenizer.named(pre) else {
             throw InferError.tokenizer("unknown pre-tokenizer type '\(pre)'; supported: \(PreTokenizer.supportedNames)")
         }
+        return ranges(bytes, p)
+    }
+
+    /// Byte ranges of the words of `text` under `pre` (what byte-level BPE merges within).
+    static func ranges(_ text: UnsafeBufferPointer<UInt8>, _ pre: PreTokenizer) -> [Range<Int>] {
         var cps: [UInt32] = []
         var starts: [Int] = []
-        cps.reserveCapacity(bytes.count)
-        starts.reserveCapacity(bytes.count + 1)
+        cps.reserveCapacity(text.count)
+        starts.reserveCapacity(text.count + 1)
         var i = 0
-        while i < bytes.count {
-            let (cp, len) = decodeUTF8(bytes, i)
+        while i < text.count {
+            let (cp, len) = decodeUTF8(text, i)
             cps.append(cp)
             starts.append(i)
             i += len
         }
-        starts.append(bytes.count)
+        starts.append(text.count)
         let flags = cps.map { UnicodeFlags.of($0) }
-        let lens = cps.withUnsafeBufferPointer { c in flags.withUnsafeBufferPointer { f in p.split(c, f) } }
+        let lens = cps.withUnsafeBufferPointer { c in flags.withUnsafeBufferPointer { f in pre.split(c, f) } }
         var out: [Range<Int>] = []
         out.reserveCapacity(lens.count)
         var cp0 = 0
