@@ -240,3 +240,11 @@ def test_bad_adapters_are_clear_errors(base, tmp_path, case, message):
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("llmkit: error:") and message in lines[0], p.stderr
     assert not (tmp_path / "x.gguf").exists()
+
+
+def test_adapters_on_gpt2_are_refused(base, tmp_path):
+    from conftest import ROOT
+    make_peft(tmp_path / "peft", base, targets=("attn_q",))
+    llmkit("dev", "lora-convert", tmp_path / "peft", "--base", base["path"], "-o", tmp_path / "a.gguf")
+    p = llmkit("run", ROOT / "models" / "tiny.gguf", "--raw", "hello", "-n", "2", "--adapter", tmp_path / "a.gguf", check=False)
+    assert p.returncode != 0 and "llama models only" in p.stderr, p.stderr
