@@ -11,7 +11,9 @@ struct MergeCommand: ParsableCommand {
         discussion: """
             ADAPTER is a PEFT folder (adapter_config.json + adapter_model.safetensors) or a GGUF LoRA. Without --type \
             every tensor keeps the base's type (adapted matrices are dequantized, updated and quantized again); with \
-            --type the whole model is written in that mix, per llama.cpp's recipe (\(LlamaFileType.allCases.map { $0.name.lowercased() }.joined(separator: " "))).
+            --type the whole model is written in that mix, per llama.cpp's recipe (\(LlamaFileType.allCases.map { $0.name.lowercased() }.joined(separator: " "))). \
+            Requantizing an adapted matrix to a 4-bit type rounds every weight again, an error that can be as large as a \
+            small adapter's update: --type q8_0 or f16 keeps it; `run --adapter` applies the adapter exactly.
             """)
 
     @Argument(help: "Base GGUF model.") var base: String

@@ -59,6 +59,11 @@ def test_merge_keeps_the_base_types(smollm2, adapters):
         assert same == (".attn_q." not in t.name and ".attn_v." not in t.name), t.name
     text = run_greedy(out, PROMPT, 8, raw=True)
     assert len(text) > 0
+    # At scale 0 the dequantize → add → requantize path gives back the base's bytes (Q4_1 blocks re-found exactly).
+    zero = adapters["dir"] / "merged-0.gguf"
+    llmkit("merge", smollm2, adapters["gguf"], "-o", zero, "--quiet", "--scale", "0")
+    for t in GGUFReader(zero).tensors:
+        assert np.array_equal(np.array(t.data), base_data[t.name]), t.name
 
 
 @pytest.fixture(scope="module")
