@@ -114,3 +114,14 @@ def test_create_rejects_bad_adapters(server, tmp_path):
     with pytest.raises(ollama.ResponseError) as e:
         client.create(model="bad-lora", from_=MODEL, adapters={"a.gguf": "sha256:" + "1" * 64})
     assert e.value.status_code == 400 and "not found" in e.value.error
+
+
+def test_perplexity_with_adapter(smollm2, adapters, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 40)
+    def ppl(*args):
+        out = llmkit("perplexity", smollm2, text, "-c", 64, "--chunks", 2, *args).stdout
+        return float(out.split("PPL = ")[1].split()[0])
+    base = ppl()
+    assert ppl("--adapter", adapters["gguf"], "--adapter-scale", "0") == base
+    assert ppl("--adapter", adapters["peft"]) != base
