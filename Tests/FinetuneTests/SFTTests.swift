@@ -219,3 +219,54 @@ final class SFTTests: XCTestCase {
         XCTAssertNotEqual(SFTBatches.shuffled(count: 50, rng: &a), x)  // the next epoch differs
     }
 }
+
+/// The finetune schedule and step count, against Hugging Face's formulas written out here.
+final class FinetuneOptionsTests: XCTestCase {
+    func testStepsPerEpochAndMaxSteps() {
+        var o = FinetuneOptions()
+        o.batchSize = 2; o.gradAccum = 3; o.epochs = 2
+        // 13 rows → 7 micro-batches → 3 steps per epoch (the last with one micro-batch).
+        XCTAssertEqual(o.stepsPerEpoch(rows: 13), 3)
+        XCTAssertEqual(o.steps(rowsPerEpoch: 13), 6)
+        XCTAssertEqual(o.stepsPerEpoch(rows: 12), 2)
+        XCTAssertEqual(o.stepsPerEpoch(rows: 1), 1)
+        o.maxSteps = 10
+        XCTAssertEqual(o.steps(rowsPerEpoch: 13), 10)
+    }
+
+    func testSchedulesMatchHuggingFace() {
+        var o = FinetuneOptions()
+        o.learningRate = 1e-3
+        let n = 10
+        // get_linear_schedule_with_warmup, warmup 0: step k uses lr · (n − (k−1)) / n.
+        XCTAssertEqual((1...n).map { o.learningRate(step: $0, steps: n) }, (0..<n).map { 1e-3 * Float(n - $0) / Float(n) })
+        o.warmupSteps = 3
+        // Warmup: s / 3 for s = 0, 1, 2 (the first step's rate is 0, as in HF), then linear over the 7 left.
+        XCTAssertEqual(o.learningRate(step: 1, steps: n), 0)
+        XCTAssertEqual(o.learningRate(step: 3, steps: n), 1e-3 * 2 / 3, accuracy: 1e-9)
+        XCTAssertEqual(o.learningRate(step: 4, steps: n), 1e-3, accuracy: 1e-9)
+        XCTAssertEqual(o.learningRate(step: 10, steps: n), 1e-3 * 1 / 7, accuracy: 1e-9)
+        o.scheduler = "cosine"
+        XCTAssertEqual(o.learningRate(step: 4, steps: n), 1e-3, accuracy: 1e-9)
+        XCTAssertEqual(o.learningRate(step: 10, steps: n), 1e-3 * Float(0.5 * (1 + cos(Double.pi * 6 / 7))), accuracy: 1e-9)
+        o.scheduler = "constant"
+        XCTAssertEqual(o.learningRate(step: 10, steps: n), 1e-3)
+        o.warmupRatio = 0.25  // ceil(2.5) = 3 warmup steps of 10
+        XCTAssertEqual(o.warmup(steps: n), 3)
+    }
+
+    func testValidationAndCurveMismatch() {
+        var o = FinetuneOptions()
+        XCTAssertNoThrow(try o.validate())
+        o.scheduler = "step"
+        XCTAssertThrowsError(try o.validate()) { XCTAssert("\($0)".contains("--lr-scheduler")) }
+        o = FinetuneOptions()
+        o.maxSeq = 1
+        XCTAssertThrowsError(try o.validate())
+        var a = FinetuneOptions(), b = FinetuneOptions()
+        b.saveSteps = 7; b.threads = 3; b.evalSteps = 5  // bookkeeping: free to change
+        XCTAssertNil(a.curveMismatch(b))
+        a.lora.rank = 16
+        XCTAssertEqual(a.curveMismatch(b), "--rank is 16 but the checkpoint was trained with 8")
+    }
+}
