@@ -235,3 +235,28 @@ def test_bad_input(tiny, whole, tmp_path):
     p = subprocess.run([str(BIN), "finetune", str(tiny / "base-q8_0.gguf"), "--data", str(other), "--out", str(whole),
                         *SMALL, "--resume"], capture_output=True, text=True, timeout=120)
     assert p.returncode != 0 and "other data" in p.stderr
+
+
+def test_hugging_face_base_is_quantized_once(tmp_path):
+    """An HF folder (random llama3-tiny weights, Llama 3's tokenizer and chat template) is quantized to Q4_K_M into
+    the run folder, reused on --resume; chat responses end with <|eot_id|> (the template's end of turn), not EOS."""
+    from conftest import LLAMA3_TOKENIZER
+    if not LLAMA3_TOKENIZER.exists():
+        pytest.fail(f"{LLAMA3_TOKENIZER} missing: run scripts/setup.sh")
+    hf = tmp_path / "hf"
+    llmkit("dev", "make-checkpoint", "--shape", "llama3-tiny", "-o", hf, "--tokenizer", LLAMA3_TOKENIZER, "--quiet")
+    data = write_jsonl(tmp_path / "chat.jsonl", CHAT + [{"messages": [{"role": "user", "content": "Hi"},
+                                                                      {"role": "assistant", "content": "Hello!"}]}])
+    run = tmp_path / "run"
+    common = ["--data", data, "--out", run, "--epochs", "2", "--batch-size", "1", "--grad-accum", "1", "--max-seq", "96",
+              "--threads", "1", "--logging-steps", "1"]
+    r = llmkit("finetune", hf, *common, "--stop-at", "2")
+    assert "quantizing" in r.stderr and (run / "base.gguf").exists()
+    base = GGUFReader(str(run / "base.gguf"))
+    assert int(base.fields["general.file_type"].parts[-1][0]) == 15  # LLAMA_FTYPE_MOSTLY_Q4_K_M
+    r = llmkit("finetune", hf, *common, "--resume")
+    assert "quantized earlier" in r.stderr and "from step 2" in r.stderr
+    assert json.loads((run / "summary.json").read_text())["steps"] == 4
+    eot = ids(run / "base.gguf", "<|eot_id|>", "--no-bos")
+    for line in llmkit("dev", "sft-render", run / "base.gguf", "--data", data).stdout.splitlines():
+        assert json.loads(line)["response"][-1:] == eot
