@@ -99,6 +99,42 @@ final class LoRAModelTests: XCTestCase {
         try checkFrozen(.q8_0, rows: 700, cols: 128, n: 2)
     }
 
+    /// Grouped calls (q, k, v of mixed block types, as in a Q4_K_M file) equal the single-matrix calls.
+    func testGroupedFrozenMatmulEqualsSingleCalls() throws {
+        var rng = TrainRNG(seed: 77)
+        let cols = 512, n = 9
+        let specs: [(GGMLType, Int)] = [(.q4_K, 40), (.q8_0, 24), (.q6_K, 24), (.f32, 8)]
+        var storage: [[UInt8]] = []
+        for (t, rows) in specs {
+            let w = (0..<(rows * cols)).map { _ in rng.normal() }
+            let rb = t.byteCount(elements: cols)!
+            var q = [UInt8](repeating: 0, count: rb * rows)
+            try q.withUnsafeMutableBytes { raw in
+                for r in 0..<rows { try w.withUnsafeBufferPointer { try Quantize.row(t, $0.baseAddress! + r * cols, raw.baseAddress! + r * rb, cols) } }
+            }
+            storage.append(q)
+        }
+        let ptrs = storage.map { q in q.withUnsafeBytes { UnsafeMutableRawPointer.allocate(byteCount: $0.count, alignment: 32).initializeMemory(as: UInt8.self, from: $0.bindMemory(to: UInt8.self).baseAddress!, count: $0.count) } }
+        defer { for p in ptrs { p.deallocate() } }
+        let ws = zip(specs, ptrs).map { FrozenLinear(name: "w", type: $0.0, data: UnsafeRawPointer($1), rows: $0.1, cols: cols) }
+        let width = specs.reduce(0) { $0 + $1.1 }
+        let scratch = TBuf(ws.map(\.scratchFloats).max()!)
+        let x = TBuf.random(n * cols, &rng), dy = TBuf.random(n * width, &rng)
+        var offsets: [Int] = [], o = 0
+        for (_, rows) in specs { offsets.append(o); o += rows }
+        let yGroup = TBuf(n * width), ySingle = TBuf(n * width)
+        FrozenLinear.forward(ws, outputs: offsets.map { (yGroup.p + $0, width) }, x.p, ldx: cols, n: n, scratch: scratch.p, pool: .shared)
+        for (w, off) in zip(ws, offsets) { w.forward(ySingle.p + off, ldy: width, x.p, ldx: cols, n: n, scratch: scratch.p, pool: .shared) }
+        expectClose(yGroup.array, ySingle.doubles, tol: 1e-6, "grouped forward")
+        let dxGroup = TBuf(n * cols), dxSingle = TBuf(n * cols)
+        FrozenLinear.backward(ws, dys: offsets.map { (UnsafePointer(dy.p + $0), width) }, dx: dxGroup.p, lddx: cols, n: n, accumulate: false,
+                              scratch: scratch.p, pool: .shared)
+        for (i, (w, off)) in zip(ws, offsets).enumerated() {
+            w.backward(dx: dxSingle.p, lddx: cols, dy: dy.p + off, lddy: width, n: n, accumulate: i > 0, scratch: scratch.p, pool: .shared)
+        }
+        expectClose(dxGroup.array, dxSingle.doubles, tol: 1e-5, "grouped backward")
+    }
+
     // MARK: whole models
 
     static let gqa = ModelConfig(architecture: "llama", vocabularySize: 29, contextLength: 12, layers: 2, dim: 32, heads: 4, kvHeads: 2,

@@ -368,9 +368,8 @@ public final class LoRALlamaModel: AdapterModel, TrainModelRuntime {
         let shape = Attention.Shape(batch: B, length: T, heads: heads, kvHeads: kvHeads, headDim: headDim)
         profile.time(.norm) { RMSNorm.forward(a.n1, rstd: a.rstd1, x, weight: blk.attnNorm, n: N, dim: C, eps: eps, pool: pool) }
         profile.time(.linear) {
-            blk.w[0].forward(a.qkv, ldy: W, a.n1, ldx: C, n: N, scratch: tileScratch, pool: pool)
-            blk.w[1].forward(a.qkv + qDim, ldy: W, a.n1, ldx: C, n: N, scratch: tileScratch, pool: pool)
-            blk.w[2].forward(a.qkv + qDim + kvDim, ldy: W, a.n1, ldx: C, n: N, scratch: tileScratch, pool: pool)
+            FrozenLinear.forward(Array(blk.w[0..<3]), outputs: [(a.qkv, W), (a.qkv + qDim, W), (a.qkv + qDim + kvDim, W)], a.n1,
+                                 ldx: C, n: N, scratch: tileScratch, pool: pool)
             loraForward(blk, 0, a, y: a.qkv, ldy: W, x: a.n1, ldx: C, n: N, train: train, rng: &rng)
             loraForward(blk, 1, a, y: a.qkv + qDim, ldy: W, x: a.n1, ldx: C, n: N, train: train, rng: &rng)
             loraForward(blk, 2, a, y: a.qkv + qDim + kvDim, ldy: W, x: a.n1, ldx: C, n: N, train: train, rng: &rng)
@@ -391,8 +390,7 @@ public final class LoRALlamaModel: AdapterModel, TrainModelRuntime {
         }
         profile.time(.norm) { RMSNorm.forward(a.n2, rstd: a.rstd2, a.resMid, weight: blk.ffnNorm, n: N, dim: C, eps: eps, pool: pool) }
         profile.time(.linear) {
-            blk.w[4].forward(a.g, ldy: F, a.n2, ldx: C, n: N, scratch: tileScratch, pool: pool)
-            blk.w[5].forward(a.u, ldy: F, a.n2, ldx: C, n: N, scratch: tileScratch, pool: pool)
+            FrozenLinear.forward([blk.w[4], blk.w[5]], outputs: [(a.g, F), (a.u, F)], a.n2, ldx: C, n: N, scratch: tileScratch, pool: pool)
             loraForward(blk, 4, a, y: a.g, ldy: F, x: a.n2, ldx: C, n: N, train: train, rng: &rng)
             loraForward(blk, 5, a, y: a.u, ldy: F, x: a.n2, ldx: C, n: N, train: train, rng: &rng)
         }
@@ -474,9 +472,9 @@ public final class LoRALlamaModel: AdapterModel, TrainModelRuntime {
             }
             profile.time(.activation, backward: true) { SwiGLU.backward(dGate: dg, dUp: du, dy: dact, gate: a.g, up: a.u, n: N, dim: F, pool: pool) }
             profile.time(.linear, backward: true) {
-                blk.w[4].backward(dx: dsmall, lddx: C, dy: dg, lddy: F, n: N, accumulate: false, scratch: tileScratch, pool: pool)
+                FrozenLinear.backward([blk.w[4], blk.w[5]], dys: [(UnsafePointer(dg!), F), (UnsafePointer(du!), F)], dx: dsmall, lddx: C, n: N, accumulate: false,
+                                      scratch: tileScratch, pool: pool)
                 loraBackward(blk, 4, a, dx: dsmall, lddx: C, dy: dg, lddy: F, x: a.n2, ldx: C, n: N)
-                blk.w[5].backward(dx: dsmall, lddx: C, dy: du, lddy: F, n: N, accumulate: true, scratch: tileScratch, pool: pool)
                 loraBackward(blk, 5, a, dx: dsmall, lddx: C, dy: du, lddy: F, x: a.n2, ldx: C, n: N)
             }
             profile.time(.norm, backward: true) {
@@ -506,11 +504,10 @@ public final class LoRALlamaModel: AdapterModel, TrainModelRuntime {
                 continue
             }
             profile.time(.linear, backward: true) {
-                blk.w[0].backward(dx: dsmall, lddx: C, dy: dqkv, lddy: W, n: N, accumulate: false, scratch: tileScratch, pool: pool)
+                FrozenLinear.backward(Array(blk.w[0..<3]), dys: [(UnsafePointer(dqkv!), W), (UnsafePointer(dqkv + qDim), W), (UnsafePointer(dqkv + qDim + kvDim), W)], dx: dsmall,
+                                      lddx: C, n: N, accumulate: false, scratch: tileScratch, pool: pool)
                 loraBackward(blk, 0, a, dx: dsmall, lddx: C, dy: dqkv, lddy: W, x: a.n1, ldx: C, n: N)
-                blk.w[1].backward(dx: dsmall, lddx: C, dy: dqkv + qDim, lddy: W, n: N, accumulate: true, scratch: tileScratch, pool: pool)
                 loraBackward(blk, 1, a, dx: dsmall, lddx: C, dy: dqkv + qDim, lddy: W, x: a.n1, ldx: C, n: N)
-                blk.w[2].backward(dx: dsmall, lddx: C, dy: dqkv + qDim + kvDim, lddy: W, n: N, accumulate: true, scratch: tileScratch, pool: pool)
                 loraBackward(blk, 2, a, dx: dsmall, lddx: C, dy: dqkv + qDim + kvDim, lddy: W, x: a.n1, ldx: C, n: N)
             }
             profile.time(.norm, backward: true) {

@@ -8,6 +8,8 @@
 //   backward: tasks own fixed, block-aligned ranges of W's columns (input features) → disjoint column blocks of dX;
 //             a task walks all rows of W in tiles and accumulates dX[:, c0..<c1] += dY[:, r0..<r1] · W[r0..<r1, c0..<c1]
 //             in row order. When W has few column blocks (a K-quant of width 256) the rows of dX are split too.
+// Matrices that share an input (q, k, v; gate, up) go through one grouped call: one pass of tasks over their stacked
+// rows forward, and one dX = Σ_m dY_m·W_m backward.
 // The task split depends only on the sizes, and each task's arithmetic is the same whoever runs it, so results
 // do not depend on the thread count.
 // Shapes: W (out, in) row-major as ggml stores it (GGUF dims [in, out]); X (N, in), Y (N, out), row strides given.
@@ -80,35 +82,56 @@ public struct FrozenLinear: @unchecked Sendable {
     /// Y (N, rows) = X (N, cols) · Wᵀ; accumulate adds into Y instead of overwriting it.
     public func forward(_ y: FloatPointer, ldy: Int, _ x: UnsafePointer<Float>, ldx: Int, n: Int, accumulate: Bool = false,
                         scratch: FloatPointer?, pool: ThreadPool) {
-        guard n > 0 else { return }
-        let parts = max(1, min(FrozenLinear.maxParts, rows / 32))
-        let beta: Float = accumulate ? 1 : 0
-        pool.run(parts) { k in
-            let mine = Chunks.range(k, parts, rows)
-            if mine.isEmpty { return }
-            if isF32 {
-                BLAS.sgemm(transB: true, m: n, n: mine.count, k: cols, x, lda: ldx, f32 + mine.lowerBound * cols, ldb: cols,
-                           beta: beta, y + mine.lowerBound, ldc: ldy)
-                return
-            }
-            let tile = scratch! + k * partFloats
-            let step = tileRows(width: cols)
-            var r0 = mine.lowerBound
-            while r0 < mine.upperBound {
-                let r1 = min(r0 + step, mine.upperBound)
-                dequantize(rows: r0..<r1, cols: 0..<cols, into: tile)
-                BLAS.sgemm(transB: true, m: n, n: r1 - r0, k: cols, x, lda: ldx, tile, ldb: cols, beta: beta, y + r0, ldc: ldy)
-                r0 = r1
-            }
-        }
+        FrozenLinear.forward([self], outputs: [(y, ldy)], x, ldx: ldx, n: n, accumulate: accumulate, scratch: scratch, pool: pool)
     }
 
     /// dX (N, cols) = dY (N, rows) · W, or += when accumulate.
     public func backward(dx: FloatPointer, lddx: Int, dy: UnsafePointer<Float>, lddy: Int, n: Int, accumulate: Bool,
                          scratch: FloatPointer?, pool: ThreadPool) {
+        FrozenLinear.backward([self], dys: [(dy, lddy)], dx: dx, lddx: lddx, n: n, accumulate: accumulate, scratch: scratch, pool: pool)
+    }
+
+    /// Y_m = X · W_mᵀ for matrices sharing one input (q, k, v; gate, up), in one pass of tasks over their stacked rows.
+    public static func forward(_ ws: [FrozenLinear], outputs: [(FloatPointer, Int)], _ x: UnsafePointer<Float>, ldx: Int, n: Int,
+                               accumulate: Bool = false, scratch: FloatPointer?, pool: ThreadPool) {
         guard n > 0 else { return }
-        let bs = type.blockSize, blocks = cols / bs
-        let colParts = max(1, min(FrozenLinear.maxParts / 2, blocks, cols / 32))
+        let total = ws.reduce(0) { $0 + $1.rows }
+        let parts = max(1, min(maxParts, total / 32))
+        let beta: Float = accumulate ? 1 : 0
+        pool.run(parts) { k in
+            let mine = Chunks.range(k, parts, total)
+            var first = 0
+            for (m, w) in ws.enumerated() {
+                defer { first += w.rows }
+                let lo = max(mine.lowerBound, first) - first, hi = min(mine.upperBound, first + w.rows) - first
+                if lo >= hi { continue }
+                let (y, ldy) = outputs[m]
+                if w.isF32 {
+                    BLAS.sgemm(transB: true, m: n, n: hi - lo, k: w.cols, x, lda: ldx, w.f32 + lo * w.cols, ldb: w.cols,
+                               beta: beta, y + lo, ldc: ldy)
+                    continue
+                }
+                let tile = scratch! + k * w.partFloats
+                let step = w.tileRows(width: w.cols)
+                var r0 = lo
+                while r0 < hi {
+                    let r1 = min(r0 + step, hi)
+                    w.dequantize(rows: r0..<r1, cols: 0..<w.cols, into: tile)
+                    BLAS.sgemm(transB: true, m: n, n: r1 - r0, k: w.cols, x, lda: ldx, tile, ldb: w.cols, beta: beta, y + r0, ldc: ldy)
+                    r0 = r1
+                }
+            }
+        }
+    }
+
+    /// dX (N, cols) = Σ_m dY_m · W_m (or += when accumulate) for matrices sharing one input, in one pass of tasks over
+    /// column blocks of dX (aligned to every matrix's block size); each task goes through the matrices in order.
+    public static func backward(_ ws: [FrozenLinear], dys: [(UnsafePointer<Float>, Int)], dx: FloatPointer, lddx: Int, n: Int,
+                                accumulate: Bool, scratch: FloatPointer?, pool: ThreadPool) {
+        guard n > 0, let cols = ws.first?.cols else { return }
+        precondition(ws.allSatisfy { $0.cols == cols }, "grouped matrices must share their input")
+        let bs = ws.map(\.type.blockSize).max()!, blocks = cols / bs
+        let colParts = max(1, min(maxParts / 2, blocks, cols / 32))
         let rowParts = colParts >= 4 ? 1 : max(1, min(4 / colParts, n / 16))
         pool.run(colParts * rowParts) { task in
             let cp = task / rowParts, rp = task % rowParts
@@ -116,21 +139,28 @@ public struct FrozenLinear: @unchecked Sendable {
             let nr = Chunks.range(rp, rowParts, n)
             if cb.isEmpty || nr.isEmpty { return }
             let c = (cb.lowerBound * bs)..<(cb.upperBound * bs)
-            let dyRows = dy + nr.lowerBound * lddy, dxRows = dx + nr.lowerBound * lddx + c.lowerBound
-            if isF32 {
-                BLAS.sgemm(m: nr.count, n: c.count, k: rows, dyRows, lda: lddy, f32 + c.lowerBound, ldb: cols,
-                           beta: accumulate ? 1 : 0, dxRows, ldc: lddx)
-                return
-            }
-            let tile = scratch! + task * partFloats
-            let step = tileRows(width: c.count)
-            var r0 = 0
-            while r0 < rows {
-                let r1 = min(r0 + step, rows)
-                dequantize(rows: r0..<r1, cols: c, into: tile)
-                BLAS.sgemm(m: nr.count, n: c.count, k: r1 - r0, dyRows + r0, lda: lddy, tile, ldb: c.count,
-                           beta: accumulate || r0 > 0 ? 1 : 0, dxRows, ldc: lddx)
-                r0 = r1
+            let dxRows = dx + nr.lowerBound * lddx + c.lowerBound
+            var started = accumulate
+            for (m, w) in ws.enumerated() {
+                let (dy, lddy) = dys[m]
+                let dyRows = dy + nr.lowerBound * lddy
+                if w.isF32 {
+                    BLAS.sgemm(m: nr.count, n: c.count, k: w.rows, dyRows, lda: lddy, w.f32 + c.lowerBound, ldb: cols,
+                               beta: started ? 1 : 0, dxRows, ldc: lddx)
+                    started = true
+                    continue
+                }
+                let tile = scratch! + task * w.partFloats
+                let step = w.tileRows(width: c.count)
+                var r0 = 0
+                while r0 < w.rows {
+                    let r1 = min(r0 + step, w.rows)
+                    w.dequantize(rows: r0..<r1, cols: c, into: tile)
+                    BLAS.sgemm(m: nr.count, n: c.count, k: r1 - r0, dyRows + r0, lda: lddy, tile, ldb: c.count,
+                               beta: started ? 1 : 0, dxRows, ldc: lddx)
+                    started = true
+                    r0 = r1
+                }
             }
         }
     }
