@@ -1,4 +1,5 @@
-// ModelManager: which models are loaded. A model loads on first use (Infer's Model(path:) memory-maps the GGUF, on a
+// ModelManager: which models are loaded. A model loads on first use (Infer's Model(path:adapterFiles:) memory-maps the GGUF
+// and applies the manifest's LoRA adapters, on a
 // thread of its own), stays while requests use it, and after the last one for its keep_alive (0: unload at once,
 // negative: never). At most `maxLoaded` models stay loaded: loading another unloads the least recently used idle one.
 import Foundation
@@ -55,9 +56,6 @@ public actor ModelManager {
 
     /// The runner for `m`, loading it if needed; the caller must `release` it. Returns the load time (0 if loaded).
     public func acquire(_ m: StoredModel) async throws -> (runner: ModelRunner, loadNanoseconds: UInt64) {
-        guard m.adapters.isEmpty else {
-            throw APIError.badRequest("\(m.displayName): LoRA adapters are not applied by llmkit's runtime yet")
-        }
         let key = ModelManager.key(m)
         if let l = loaded[key] {
             l.refs += 1
@@ -72,10 +70,10 @@ public actor ModelManager {
             task = t
         } else {
             evictForLoad()
-            let config = self.config, path = m.filePath, log = self.log
+            let config = self.config, path = m.filePath, adapters = m.adapters, log = self.log
             task = Task {
                 try await onThread {
-                    let model = try Model(path: path)
+                    let model = try Model(path: path, adapterFiles: adapters.map { ($0, 1) })
                     return ModelRunner(model: model, path: path, parallel: config.parallel, maxQueue: config.maxQueue,
                                        contextLength: config.contextLength, threads: config.threads, log: log)
                 }

@@ -7,7 +7,7 @@
 // A manifest:
 //   {"name": "smollm2:135m",                          the name as it was given (case kept for display)
 //    "file": "SmolLM2-135M-Instruct.Q4_1.gguf",       a path relative to <root> (inside it) or "sha256:<hex>"
-//    "adapters": [],                                  LoRA adapter files, same rules (not applied yet: see README)
+//    "adapters": [],                                  GGUF LoRA adapter files, same rules (applied at scale 1, stacked)
 //    "template": null, "system": null,                overrides of the GGUF's chat template / a default system prompt
 //    "parameters": {"temperature": 0.7, "stop": []}}  default options (Ollama's names), under the request's
 // Manifests are written by the server (create/copy) or by hand; request-supplied names never become paths without

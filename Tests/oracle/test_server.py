@@ -619,7 +619,7 @@ MALFORMED = [
     ("POST", "/api/create", {"model": "x", "from": MODEL, "parameters": {"top_k": "many"}}, 400, 'option "top_k" must be of type integer'),
     ("POST", "/api/create", {"model": "x", "from": MODEL, "quantize": "q9"}, 400, "unsupported quantization type q9…"),
     ("POST", "/api/create", {"model": "x", "files": {"m.gguf": "sha256:" + "1" * 64}}, 400, 'blob "sha256:' + "1" * 64 + '" not found…'),
-    ("POST", "/api/create", {"model": "x", "from": MODEL, "adapters": {"a.gguf": "sha256:" + "1" * 64}}, 400, "adapters are not supported yet…"),
+    ("POST", "/api/create", {"model": "x", "from": MODEL, "adapters": {"a.gguf": "sha256:" + "1" * 64}}, 400, "blob \"sha256:" + "1" * 64 + "\" not found…"),
     ("POST", "/api/blobs/sha256:123", "x", 400, "invalid digest format"),
     ("POST", "/api/tokenize", {"model": MODEL}, 400, "content is required"),
     ("POST", "/api/detokenize", {"model": MODEL, "tokens": [-1]}, 400, "token -1 is outside the vocabulary (0..<49152)"),
