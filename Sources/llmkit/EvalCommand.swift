@@ -27,28 +27,28 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Tokens per forward pass.") var batch = 512
     @Option(help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Print the result as one JSON object.") var json = false
-    @Option(help: "Examples: a LoRA adapter (PEFT folder or GGUF LoRA) applied to the model.") var adapter: String?
+    @OptionGroup var adapterOptions: AdapterOptions
     @Option(help: "Examples: generate at most this many tokens per example.") var maxNewTokens = 256
     @Option(help: "Examples: use only the first N.") var limit: Int?
     @Option(help: "Examples: also write the full result (figures and every sample) to this JSON file.") var jsonOut: String?
 
     func run() throws {
         if data.hasSuffix(".jsonl") || data.hasSuffix(".json") {
-            let m = loadModel(model, adapter: adapter)
-            let r = evaluateExamples(name: adapter.map { m.name + " + " + ($0 as NSString).lastPathComponent } ?? m.name, model: m, data: data, limit: limit, maxNewTokens: maxNewTokens,
+            let m = loadModel(model, adapters: adapterOptions)
+            let adapterNames = adapterOptions.adapters.map { ($0 as NSString).lastPathComponent }
+            let r = evaluateExamples(name: ([m.name] + adapterNames).joined(separator: " + "), model: m, data: data, limit: limit, maxNewTokens: maxNewTokens,
                                      threads: threads, quiet: json)
-            let report = r.json(extra: [("path", .string(model)), ("adapter", adapter.map { .string($0) } ?? .null), ("data", .string(data))])
+            let report = r.json(extra: [("path", .string(model)), ("adapters", .array(adapterOptions.adapters.map { .string($0) })), ("data", .string(data))])
             if let jsonOut { do { try AtomicOutput.write(Array((report.serialized(indent: 2) + "\n").utf8), to: jsonOut) } catch { fail(error) } }
             if json { print(report.serialized()); return }
             print(describe(r))
             return
         }
-        if adapter != nil { fail(FinetuneError.config("--adapter applies to a .jsonl/.json examples file")) }
         guard let bytes = FileManager.default.contents(atPath: data) else { fail(FinetuneError.data(file: data, message: "cannot read the file")) }
         guard let text = String(validating: bytes, as: UTF8.self) else { fail(FinetuneError.data(file: data, message: "not valid UTF-8")) }
         guard !text.isEmpty else { fail(FinetuneError.data(file: data, message: "the file is empty")) }
         let m: Model
-        do { m = try Model(path: model) } catch { fail(error) }
+        do { m = try Model(path: model, adapterFiles: adapterOptions.files) } catch { fail(error) }
         let context = ctx ?? min(512, m.network.trainedContextLength)
         let tokens = Evaluation.tokens(of: text, tokenizer: m.tokenizer)
         let t0 = Date()
@@ -115,6 +115,6 @@ func describe(_ r: GenerationEvalResult) -> String {
 
 /// Opens a GGUF model, with a LoRA adapter (PEFT folder or GGUF LoRA) applied at scale 1 when one is given.
 func loadModel(_ path: String, adapter: String?) -> Model {
-    guard let adapter else { return loadModel(path) }
-    fail(FinetuneError.config("--adapter \(adapter): adapters at inference are not in this build yet"))
+    let files: [(path: String, scale: Float)] = adapter.map { [(path: $0, scale: Float(1))] } ?? []
+    do { return try Model(path: path, adapterFiles: files) } catch { fail(error) }
 }
