@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import gguf, safetensors, numpy, pytest, tokenizers, jinja2, ollama, openai, jsonschema' 2>/dev/null; then
+if ! .venv/bin/python -c 'import gguf, safetensors, numpy, pytest, tokenizers, jinja2, ollama, openai, jsonschema, rouge_score' 2>/dev/null; then
   echo "setup: installing Python oracles"
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-oracles.txt
 fi
