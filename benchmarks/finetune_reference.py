@@ -25,7 +25,8 @@ positions processed so far, scored = targets scored so far; elapsed_s = training
 load excluded) and OUT/summary.json (steps, tokens, tokens_per_s over all steps, warm_tokens_per_s over the steps
 after the first --warmup-steps-excluded, final loss, versions); with --save-adapter DIR the trained adapter in PEFT's
 format (save_pretrained). --dump-logits F with --adapter-in DIR: no training; loads the adapter with
-PeftModel.from_pretrained and writes the logits of every record (eval mode, no dropout) to F (.npz) — for
+PeftModel.from_pretrained (without --adapter-in: the base alone) and writes the logits of every record (eval mode, no
+dropout), its inputs and targets, and with --greedy N the N greedy tokens after its prompt, to F (.npz) — for
 check-peft-roundtrip.py.
 
     .venv-torch/bin/python benchmarks/finetune_reference.py --hf HF_DIR --data records.jsonl --out DIR \\
@@ -118,6 +119,7 @@ def main():
     ap.add_argument("--save-adapter", help="write the trained adapter here (PEFT save_pretrained)")
     ap.add_argument("--adapter-in", help="with --dump-logits: a PEFT adapter folder to load")
     ap.add_argument("--dump-logits", help="write every record's logits (eval mode) to this .npz instead of training")
+    ap.add_argument("--greedy", type=int, default=0, help="with --dump-logits: also N greedy tokens after each prompt")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -143,6 +145,19 @@ def main():
                 arrays[f"logits{i}"] = model(input_ids=inputs).logits[0].numpy()
                 arrays[f"inputs{i}"] = inputs[0].numpy()
                 arrays[f"targets{i}"] = targets[0].numpy()
+                if args.greedy:
+                    prompt = inputs[:, :int((targets[0] < 0).sum()) + 1]
+                    # plain argmax with a full forward per step (no generate(): its EOS and min-length logic would
+                    # mask logits), the same rule as `llmkit dev generate`
+                    ids, margins = prompt, []
+                    for _ in range(args.greedy):
+                        last = model(input_ids=ids).logits[0, -1]
+                        top = torch.topk(last, 2).values
+                        margins.append(float(top[0] - top[1]))
+                        ids = torch.cat([ids, last.argmax().view(1, 1)], dim=1)
+                    arrays[f"prompt{i}"] = prompt[0].numpy()
+                    arrays[f"greedy{i}"] = ids[0, prompt.shape[1]:].numpy()
+                    arrays[f"margins{i}"] = np.array(margins, dtype=np.float32)
         np.savez(args.dump_logits, **arrays)
         print(f"wrote logits of {len(data)} records to {args.dump_logits}")
         return
