@@ -104,7 +104,9 @@ def read_metrics(path):
 
 def rates(lines, warmup):
     last = lines[-1]
-    whole = last["tokens"] / last["elapsed_s"]
+    # llmkit's lines carry tokens_per_s over its pure step time (no evaluation or checkpoint writes); PEFT's
+    # elapsed_s is pure step time already
+    whole = last.get("tokens_per_s") or last["tokens"] / last["elapsed_s"]
     first = [m for m in lines if m["step"] == warmup]
     warm = None
     if first and last["step"] > warmup:
