@@ -164,13 +164,14 @@ def llmkit_run(args, base_name, base, data, targets, gc):
     return r
 
 
-def lora_step_bench(args, base_name, base, targets, gc):
-    """`llmkit dev lora-step --bench`: its own printed tokens/s (random tokens, sequence --max-seq)."""
+def lora_step_bench(args, base_name, base, targets, gc, scored):
+    """`llmkit dev lora-step --bench`: its own printed tokens/s (random tokens, rows of --max-seq, the share `scored`
+    of each row scored — the real records' share, from the PEFT runs)."""
     name = f"lora-step-{base_name}-{'qv' if targets != 'all-linear' else 'all'}{'-gc' if gc else ''}"
     log = RUNS / f"{name}.log"
     cmd = [args.llmkit, "dev", "lora-step", base, "--bench", max(8, args.records // 4), "--length", args.max_seq,
            "--rank", args.rank, "--alpha", args.alpha, "--dropout", args.dropout, "--targets", targets,
-           "--threads", args.threads] + (["--grad-checkpoint"] if gc else [])
+           "--threads", args.threads, "--batch", 1, "--scored", f"{scored:.3f}"] + (["--grad-checkpoint"] if gc else [])
     load = load_average()
     code, wall, rss, cpu = run_child(cmd, log)
     text = log.read_text()
@@ -211,6 +212,16 @@ def report(res):
               "child process (llmkit's includes the memory-mapped base pages it touched). Timings on a shared 2-core "
               "VM are noisy: see each run's load average.", ""]
     return "\n".join(lines)
+
+
+def scored_share(runs):
+    """Scored targets / input positions of the real records, from a PEFT run's summary (1 without one)."""
+    for r in runs:
+        summary = ROOT / "benchmarks" / "out" / "finetune-runs" / r["name"] / "summary.json"
+        if r["side"] == "peft" and summary.exists():
+            s = json.loads(summary.read_text())
+            return s["scored"] / s["tokens"]
+    return 1.0
 
 
 def main():
@@ -271,7 +282,8 @@ def main():
                 for b in bases:
                     res["runs"].append(llmkit_run(args, b, base_paths[b], data_path, targets, gc))
                     if args.lora_step_bench:
-                        res["lora_step_bench"].append(lora_step_bench(args, b, base_paths[b], targets, gc))
+                        res["lora_step_bench"].append(lora_step_bench(args, b, base_paths[b], targets, gc,
+                                                                      scored_share(res["runs"])))
     res["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out = Path(args.output)
     Path(str(out) + ".json").write_text(json.dumps(res, indent=2) + "\n")
