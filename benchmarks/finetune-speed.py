@@ -154,7 +154,7 @@ def llmkit_run(args, base_name, base, data, targets, gc):
     shutil.rmtree(out, ignore_errors=True)
     cmd = [args.llmkit, "finetune", base, "--data", data, "--out", out, "--rank", args.rank, "--alpha", args.alpha,
            "--dropout", args.dropout, "--targets", targets, "--max-seq", args.max_seq, "--epochs", 1,
-           "--max-steps", args.records, "--batch-size", 1, "--grad-accum", 1, "--lr", args.lr,
+           "--max-steps", args.records, "--batch-size", 1, "--grad-accum", 1, "--lr", args.lr, "--lr-scheduler", "constant",
            "--threads", args.threads, "--seed", args.seed, "--logging-steps", 1,
            "--save-steps", 1_000_000]
     if gc:
