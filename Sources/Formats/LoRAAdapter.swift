@@ -23,13 +23,16 @@ public struct LoRAAdapter: Sendable {
         public var a: [Float]
         /// [outFeatures, rank], row-major, rows in the base GGUF's order.
         public var b: [Float]
+        /// This pair's own alpha (PEFT's `alpha_pattern`); nil: the adapter's `alpha`.
+        public var alpha: Float?
 
-        public init(rank: Int, inFeatures: Int, outFeatures: Int, a: [Float], b: [Float]) {
+        public init(rank: Int, inFeatures: Int, outFeatures: Int, a: [Float], b: [Float], alpha: Float? = nil) {
             self.rank = rank
             self.inFeatures = inFeatures
             self.outFeatures = outFeatures
             self.a = a
             self.b = b
+            self.alpha = alpha
         }
     }
 
@@ -59,6 +62,12 @@ public struct LoRAAdapter: Sendable {
     /// The multiplier of B·A for a pair of this rank.
     public func scale(rank: Int) -> Float {
         useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
+    }
+
+    /// The multiplier of one pair's B·A: its own alpha (if any) over its rank (√rank with rsLoRA).
+    public func scale(of pair: Pair) -> Float {
+        let a = pair.alpha ?? alpha
+        return useRSLoRA ? a / Float(pair.rank).squareRoot() : a / Float(pair.rank)
     }
 }
 

@@ -66,25 +66,44 @@ public final class Model: @unchecked Sendable {
     public var name: String { file.metadata["general.name"]?.string ?? file.path.split(separator: "/").last.map(String.init) ?? file.path }
 
     public convenience init(path: String) throws {
+        try self.init(path: path, adapters: [])
+    }
+
+    /// A GGUF with LoRA adapters applied at inference: each matrix computes y = x·Wᵀ + Σ s·scale(rank)·(x·Aᵀ)·Bᵀ,
+    /// s the user's multiplier (1 = as trained). Adapters are checked against the base as llama.cpp's loader does.
+    public convenience init(path: String, adapters: [(adapter: LoRAAdapter, scale: Float)]) throws {
         let f: GGUFFile
         do { f = try GGUFFile(path: path) } catch let e as FormatError { throw InferError.model(file: path, message: "\(e)") }
-        try self.init(file: f)
+        try self.init(file: f, adapters: adapters)
+    }
+
+    /// A GGUF with adapter files (PEFT folders or safetensors, GGUF LoRAs) read with the base's head counts.
+    public convenience init(path: String, adapterFiles: [(path: String, scale: Float)]) throws {
+        let f: GGUFFile
+        do { f = try GGUFFile(path: path) } catch let e as FormatError { throw InferError.model(file: path, message: "\(e)") }
+        let adapters = try adapterFiles.map { (adapter: try LoRAAdapter.read(path: $0.path, base: f), scale: $0.scale) }
+        try self.init(file: f, adapters: adapters)
     }
 
     /// The network of a GGUF, by `general.architecture`.
-    public static func network(_ file: GGUFFile) throws -> any LanguageModel {
+    public static func network(_ file: GGUFFile, adapters: [(adapter: LoRAAdapter, scale: Float)] = []) throws -> any LanguageModel {
         let arch = file.metadata["general.architecture"]?.string ?? ""
+        if !adapters.isEmpty && arch != "llama" {
+            throw InferError.model(file: file.path, message: "LoRA adapters are supported on llama models only (this one is '\(arch)')")
+        }
         switch arch {
-        case "llama": return try LlamaModel(file)
+        case "llama": return try LlamaModel(file, adapters: adapters)
         case "gpt2": return try GPTModel(file)
         default:
             throw InferError.model(file: file.path, message: "architecture '\(arch)' is not supported (llmkit runs llama and gpt2)")
         }
     }
 
-    public init(file: GGUFFile) throws {
+    public convenience init(file: GGUFFile) throws { try self.init(file: file, adapters: []) }
+
+    public init(file: GGUFFile, adapters: [(adapter: LoRAAdapter, scale: Float)]) throws {
         self.file = file
-        network = try Model.network(file)
+        network = try Model.network(file, adapters: adapters)
         tokenizer = try Tokenizers.load(metadata: file.metadata)
         chatTemplate = file.metadata["tokenizer.chat_template"]?.string
         guard tokenizer.vocabularySize <= network.vocabularySize else {

@@ -41,7 +41,8 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
     let output: Linear
     let loader: WeightLoader  // keeps the file and any widened vectors alive
 
-    init(_ file: GGUFFile) throws {
+    /// The model of a llama GGUF, with LoRA adapters (each with the user's multiplier) added to its matrices.
+    init(_ file: GGUFFile, adapters: [(adapter: LoRAAdapter, scale: Float)] = []) throws {
         let hp: LlamaHyperparameters
         do { hp = try LlamaHyperparameters(gguf: file) } catch { throw InferError.model(file: file.path, message: "\(error)") }
         let md = file.metadata
@@ -67,6 +68,10 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
 
         let w = WeightLoader(file)
         loader = w
+        if adapters.contains(where: { $0.adapter.pairs["token_embd.weight"] != nil }) {
+            throw InferError.model(file: file.path, message: "LoRA on token_embd.weight is not supported")
+        }
+        try w.attach(adapters)
         ropeFactors = w.has("rope_freqs.weight") ? try w.vector("rope_freqs.weight", count: ropeDims / 2) : nil
         guard let embd = file.tensor(named: "token_embd.weight"), embd.dims.count == 2 else {
             throw InferError.model(file: file.path, message: "missing tensor token_embd.weight")
@@ -88,6 +93,9 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         }
         outputNorm = try w.vector("output_norm.weight", count: hp.hiddenSize)
         output = w.has("output.weight") ? try w.matrix("output.weight", cols: hp.hiddenSize, rows: vocabularySize) : tokenEmbedding
+        if let name = w.pendingDeltas.keys.sorted().first {
+            throw InferError.model(file: file.path, message: "adapter targets \(name), which is not a matrix llmkit multiplies")
+        }
     }
 
     public func forward(_ sequences: [SequenceInput], emit: ForwardOutput, threads: Int) throws -> [[Float]] {

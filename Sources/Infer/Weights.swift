@@ -1,8 +1,35 @@
 // Weights: typed, shape-checked views of a GGUF's tensors, used in place from the memory map (no copy). Matrices
 // stay in their block type and are multiplied by Quant's MatMul; 1-D F32 tensors (norm weights, biases) are
 // read directly; the rare 1-D tensor stored in another type is widened once into memory the model owns.
+// LoRA adapters ride on a matrix as low-rank deltas in F32, added after the base product: y += s·(x·Aᵀ)·Bᵀ.
 import Formats
 import Quant
+
+/// One adapter's low-rank update of a matrix: ΔW = s·B·A, with A [rank, cols] and B [rows, rank] row-major F32
+/// (B's rows in the GGUF's row order) and s = the user's multiplier × the adapter's alpha/rank.
+final class LoRADelta: @unchecked Sendable {
+    let rank: Int
+    let a: [Float]
+    let b: [Float]
+    let scale: Float
+    init(rank: Int, a: [Float], b: [Float], scale: Float) { self.rank = rank; self.a = a; self.b = b; self.scale = scale }
+
+    /// Y (T × rows) += s · (X (T × cols) · Aᵀ) · Bᵀ, through BLAS.
+    func apply(_ x: UnsafePointer<Float>, _ T: Int, cols: Int, rows: Int, _ y: UnsafeMutablePointer<Float>) {
+        var xa = [Float](repeating: 0, count: T * rank)  // (T, rank)
+        a.withUnsafeBufferPointer { A in
+            xa.withUnsafeMutableBufferPointer { XA in
+                BLAS.sgemm(transB: true, m: T, n: rank, k: cols, x, lda: cols, A.baseAddress!, ldb: cols, XA.baseAddress!, ldc: rank)
+            }
+        }
+        b.withUnsafeBufferPointer { B in
+            xa.withUnsafeBufferPointer { XA in
+                BLAS.sgemm(transB: true, m: T, n: rows, k: rank, alpha: scale, XA.baseAddress!, lda: rank, B.baseAddress!, ldb: rank,
+                           beta: 1, y, ldc: rows)
+            }
+        }
+    }
+}
 
 /// A weight matrix W (rows × cols, ggml layout: row r is the r-th output feature) with an optional bias.
 struct Linear: @unchecked Sendable {
@@ -12,14 +39,17 @@ struct Linear: @unchecked Sendable {
     let rows: Int
     let cols: Int
     var bias: UnsafePointer<Float>? = nil
+    /// LoRA updates (several adapters stack, as in llama.cpp).
+    var deltas: [LoRADelta] = []
 
-    /// Y (T × rows) = X (T × cols) · Wᵀ (+ bias).
+    /// Y (T × rows) = X (T × cols) · Wᵀ (+ bias) (+ each adapter's s·(X·Aᵀ)·Bᵀ).
     @inline(__always)
     func callAsFunction(_ x: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>, threads: Int) {
         MatMul.matmul(type, data, rows: rows, cols: cols, x: x, batch: T, y: y, threads: threads)
         if let bias {
             for t in 0..<T { Ops.add(y + t * rows, bias, n: rows) }
         }
+        for d in deltas { d.apply(x, T, cols: cols, rows: rows, y) }
     }
 
     /// Row `r` as F32 (embedding lookup).
@@ -35,8 +65,20 @@ struct Linear: @unchecked Sendable {
 final class WeightLoader {
     let file: GGUFFile
     private(set) var owned: [UnsafeMutablePointer<Float>] = []
+    /// Adapter deltas by base tensor name, handed to the matrices as they load; names no matrix took are left.
+    private(set) var pendingDeltas: [String: [LoRADelta]] = [:]
 
     init(_ file: GGUFFile) { self.file = file }
+
+    /// Checks each adapter against the base (llama.cpp's loader checks) and keeps its pairs for `matrix`.
+    func attach(_ adapters: [(adapter: LoRAAdapter, scale: Float)]) throws {
+        for (ad, s) in adapters {
+            do { try ad.validate(base: file) } catch { throw fail("adapter: \(error)") }
+            for (name, p) in ad.pairs {
+                pendingDeltas[name, default: []].append(LoRADelta(rank: p.rank, a: p.a, b: p.b, scale: s * ad.scale(of: p)))
+            }
+        }
+    }
 
     func has(_ name: String) -> Bool { file.tensor(named: name) != nil }
 
@@ -53,6 +95,7 @@ final class WeightLoader {
         }
         var l = Linear(name: name, type: t.type, data: file.data(of: t).baseAddress!, rows: rows, cols: cols)
         if let bias { l.bias = try vector(bias, count: rows) }
+        l.deltas = pendingDeltas.removeValue(forKey: name) ?? []
         return l
     }
 

@@ -19,6 +19,7 @@ struct DevGenerate: ParsableCommand {
     @Option(help: "KV cache type: f16 or f32.") var cacheType = "f16"
     @Option(help: "Write the logits of every prompt position here (raw little-endian F32, positions × vocabulary).")
     var logitsOut: String?
+    @OptionGroup var adapterOptions: AdapterOptions
 
     func run() throws {
         do {
@@ -31,7 +32,9 @@ struct DevGenerate: ParsableCommand {
             guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw ValidationError("--ids needs at least one id") }
             guard logitsOut == nil || prompts.count == 1 else { throw ValidationError("--logits-out takes a single --ids prompt") }
             guard let precision = KVCache.Precision(rawValue: cacheType) else { throw ValidationError("--cache-type must be f16 or f32") }
-            let net = try Model.network(try GGUFFile(path: model))
+            let g = try GGUFFile(path: model)
+            let adapters = try adapterOptions.files.map { (adapter: try LoRAAdapter.read(path: $0.path, base: g), scale: $0.scale) }
+            let net = try Model.network(g, adapters: adapters)
             let caches = prompts.map { _ in net.makeCache(contextLength: ctx, precision: precision) }
             if let logitsOut {
                 let all = try net.forward(prompts[0], cache: caches[0], outputs: Array(prompts[0].indices), threads: threads)

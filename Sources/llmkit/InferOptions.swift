@@ -54,7 +54,29 @@ struct SamplingFlags: ParsableArguments {
     }
 }
 
-/// Opens a GGUF model, turning load errors into one-line CLI failures.
-func loadModel(_ path: String) -> Model {
-    do { return try Model(path: path) } catch { fail(error) }
+/// LoRA adapters applied at inference (llama.cpp's --lora / --lora-scaled).
+struct AdapterOptions: ParsableArguments {
+    @Option(name: .customLong("adapter"), parsing: .singleValue,
+            help: "LoRA adapter: a PEFT folder (adapter_config.json + adapter_model.safetensors) or a GGUF LoRA (repeatable; adapters add up).")
+    var adapters: [String] = []
+    @Option(name: .customLong("adapter-scale"), parsing: .singleValue,
+            help: "Multiplier of the adapter's update (1: as trained): one for all adapters, or one per --adapter in order.")
+    var scales: [Float] = []
+
+    func validate() throws {
+        guard scales.isEmpty || scales.count == 1 || scales.count == adapters.count else {
+            throw ValidationError("give one --adapter-scale for all adapters or one per --adapter (\(adapters.count))")
+        }
+        if !scales.isEmpty && adapters.isEmpty { throw ValidationError("--adapter-scale needs an --adapter") }
+        if let s = scales.first(where: { !$0.isFinite }) { throw ValidationError("--adapter-scale \(s) must be finite") }
+    }
+
+    var files: [(path: String, scale: Float)] {
+        adapters.enumerated().map { (i, p) in (p, scales.isEmpty ? 1 : scales.count == 1 ? scales[0] : scales[i]) }
+    }
+}
+
+/// Opens a GGUF model (with adapters), turning load errors into one-line CLI failures.
+func loadModel(_ path: String, adapters: AdapterOptions? = nil) -> Model {
+    do { return try Model(path: path, adapterFiles: adapters?.files ?? []) } catch { fail(error) }
 }

@@ -17,6 +17,7 @@ struct PerplexityCommand: ParsableCommand {
     @Option(help: "Chunks to score (default: all).") var chunks: Int?
     @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Tokens per forward pass.") var batchSize = 512
     @Option(name: [.customShort("t"), .customLong("threads")], help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var adapterOptions: AdapterOptions
 
     func validate() throws {
         guard ctx >= 4, ctx % 2 == 0 else { throw ValidationError("-c must be an even number ≥ 4") }
@@ -24,7 +25,7 @@ struct PerplexityCommand: ParsableCommand {
     }
 
     func run() throws {
-        let m = loadModel(model)
+        let m = loadModel(model, adapters: adapterOptions)
         guard let data = FileManager.default.contents(atPath: file) else { fail(ValidationError("cannot read \(file)")) }
         let text = String(decoding: data, as: UTF8.self)
         let tok = m.tokenizer

@@ -22,9 +22,10 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print timings (prompt and generation tokens/s) to stderr at the end of each answer.") var verbose = false
     @OptionGroup var runtime: ModelRuntimeOptions
     @OptionGroup var sampling: SamplingFlags
+    @OptionGroup var adapterOptions: AdapterOptions
 
     func run() throws {
-        let m = loadModel(model)
+        let m = loadModel(model, adapters: adapterOptions)
         let ctx = runtime.context(for: m.network)
         let cache = m.network.makeCache(contextLength: ctx, precision: runtime.precision)
         var session = ChatSession(model: m, cache: cache, options: generationOptions())
