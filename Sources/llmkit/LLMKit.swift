@@ -9,7 +9,7 @@ struct LLMKit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "llmkit",
         abstract: "Read, write, convert, quantize and run language models (GGUF, safetensors).",
-        subcommands: [Inspect.self, ConvertCommand.self, QuantizeCommand.self, TokenizeCommand.self, RunCommand.self, ServeCommand.self, BenchCommand.self, PerplexityCommand.self, CorpusCommand.self, TokenizerCommand.self, EvalCommand.self, TrainCommand.self, MergeCommand.self, Dev.self])
+        subcommands: [Inspect.self, ConvertCommand.self, QuantizeCommand.self, TokenizeCommand.self, RunCommand.self, ServeCommand.self, BenchCommand.self, PerplexityCommand.self, CorpusCommand.self, TokenizerCommand.self, EvalCommand.self, TrainCommand.self, FinetuneCommand.self, MergeCommand.self, Dev.self])
 }
 
 /// Prints an error on one line to stderr and exits non-zero (used by every subcommand).

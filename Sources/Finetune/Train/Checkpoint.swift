@@ -105,13 +105,20 @@ public enum Checkpoint {
     /// checkpoint of the same step is replaced.
     @discardableResult
     public static func write(run: String, state: TrainState, parameters: [Parameter], moments: [OptimizerMoments]) throws -> String {
+        try write(run: run, step: state.step, state: state, parameters: parameters, moments: moments)
+    }
+
+    /// The same for any run state (`llmkit finetune`'s FinetuneState): state.json holds `state` as JSON.
+    @discardableResult
+    public static func write<State: Encodable>(run: String, step: Int, state: State, parameters: [Parameter],
+                                               moments: [OptimizerMoments]) throws -> String {
         let dir = directory(run: run)
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw FinetuneError.checkpoint(file: dir, message: "cannot create: \(error.localizedDescription)")
         }
-        let final = dir + "/" + folderName(step: state.step)
-        let temp = dir + "/" + tempPrefix + folderName(step: state.step).dropFirst(folderPrefix.count) + "-\(getpid())"
+        let final = dir + "/" + folderName(step: step)
+        let temp = dir + "/" + tempPrefix + folderName(step: step).dropFirst(folderPrefix.count) + "-\(getpid())"
         try? fm.removeItem(atPath: temp)
         do { try fm.createDirectory(atPath: temp, withIntermediateDirectories: false) } catch {
             throw FinetuneError.checkpoint(file: temp, message: "cannot create: \(error.localizedDescription)")
@@ -127,7 +134,7 @@ public enum Checkpoint {
                 opt.append((mo.name + ".adam_v", shape, UnsafeBufferPointer(mo.v)))
             }
             let env = ProcessInfo.processInfo.environment
-            let pause = env["LLMKIT_CHECKPOINT_PAUSE_STEP"].map { Int($0) == state.step } ?? true
+            let pause = env["LLMKIT_CHECKPOINT_PAUSE_STEP"].map { Int($0) == step } ?? true
             try writeTensors(temp + "/optimizer.safetensors", opt, pause: pause)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
