@@ -175,7 +175,7 @@ def lora_step_bench(args, base_name, base, targets, gc, scored):
     load = load_average()
     code, wall, rss, cpu = run_child(cmd, log)
     text = log.read_text()
-    m = re.search(r"([\d,.]+)\s*tokens/s", text)
+    m = re.search(r"tokens/s\s+([\d.]+)", text)
     r = {"side": "llmkit dev lora-step", "name": name, "base": base_name, "targets": targets, "grad_checkpoint": gc,
          "exit": code, "peak_rss_bytes": rss, "wall_s": wall, "load_before": load,
          "tokens_per_s": float(m.group(1).replace(",", "")) if m and code == 0 else None, "output": text[-600:]}

@@ -13,14 +13,15 @@ The base, written here by streaming into a temporary folder and deleted at the e
     own Q4_0 quantizer (llama.cpp's reference algorithm), written chunk by chunk: token_embd and every block's 7
     matrices Q4_0; output.weight Q8_0 (llama-quantize's Q4_0 mix puts Q6_K there, which gguf-py cannot quantize;
     Q8_0 is larger, so the memory figure is an upper bound); norms F32 ones. Python's peak stays at one chunk.
-The step: `llmkit dev lora-step BASE --bench 1 --length 512 --grad-checkpoint` (random tokens, all scored — the
-most output-projection work a step can have) and, when the binary has it, `llmkit finetune BASE --max-steps 1
---max-seq 512 --grad-checkpoint` on alpaca records of real code long enough to fill 512 tokens. Each is a child
+The step: `llmkit finetune BASE --max-steps 1 --max-seq 512 --grad-checkpoint` on alpaca records of real code long
+enough to fill 512 tokens (tokens/s from its metrics.jsonl), and with --lora-step also `llmkit dev lora-step BASE
+--bench 1 --length 512 --grad-checkpoint` (random tokens, all scored — the most output-projection work a step can
+have; it runs 2 untimed warm-up steps first). Each is a child
 process whose peak RSS is its VmHWM polled from /proc (it includes the memory-mapped base pages the step touched:
 all of them).
 
     usage: .venv/bin/python benchmarks/lora-8b-memory.py --llmkit .build/release/llmkit [--workdir DIR]
-           [--targets q_proj,v_proj] [--threads 2] [--keep] [--skip-finetune] [--skip-lora-step]
+           [--targets q_proj,v_proj] [--threads 2] [--keep] [--base KEPT.gguf] [--skip-finetune] [--lora-step]
 Writes benchmarks/results/lora-8b-memory.json.
 """
 import argparse
@@ -172,7 +173,7 @@ def step(name, cmd, work):
     print(f"{name}: {' '.join(map(str, cmd))}\n  (load before {load[0]:.2f}) …", flush=True)
     code, wall, rss, cpu = run_child(cmd, log)
     text = log.read_text()
-    tps = re.findall(r"([\d,]+(?:\.\d+)?)\s*tok(?:ens)?/s", text)
+    tps = re.findall(r"tokens/s\s+([\d.]+)", text)  # dev lora-step --bench: "tokens/s 12.3 (best step …)"
     r = {"command": [str(c) for c in cmd], "exit": code, "wall_s": wall, "cpu_s": cpu, "peak_rss_bytes": rss,
          "peak_rss_gib": rss / 2**30, "within_20_gib": rss <= LIMIT, "load_before": load,
          "tokens_per_s_printed": float(tps[-1].replace(",", "")) if tps else None, "output_tail": text[-1500:]}
@@ -193,7 +194,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", action="store_true", help="keep the 8B GGUF (prints its path)")
     ap.add_argument("--base", help="reuse an 8B GGUF written by an earlier --keep run")
-    ap.add_argument("--skip-lora-step", action="store_true")
+    ap.add_argument("--lora-step", action="store_true", help="also `dev lora-step --bench 1` (2 warm-up steps + 1: 3× the time)")
     ap.add_argument("--skip-finetune", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lora-8b-", dir=args.workdir))
@@ -210,8 +211,8 @@ def main():
         res["base_file_bytes"] = base.stat().st_size
         print(f"base: {base.stat().st_size / 2**30:.2f} GiB", flush=True)
         common = ["--rank", args.rank, "--targets", args.targets, "--threads", args.threads, "--grad-checkpoint"]
-        if not args.skip_lora_step:
-            res["runs"]["lora_step"] = step("dev lora-step", [args.llmkit, "dev", "lora-step", base, "--bench", 1,
+        if args.lora_step:
+            res["runs"]["lora_step"] = step("lora-step", [args.llmkit, "dev", "lora-step", base, "--bench", 1,
                                                               "--length", 512, "--batch", 1, *common], work)
         if not args.skip_finetune:
             data = work / "long.jsonl"
@@ -222,7 +223,13 @@ def main():
                                                         "--save-steps", 1_000_000, *common], work)
             metrics = work / "adapter" / "metrics.jsonl"
             if metrics.exists():
-                res["runs"]["finetune"]["metrics"] = [json.loads(l) for l in metrics.read_text().splitlines()]
+                lines = [json.loads(l) for l in metrics.read_text().splitlines()]
+                res["runs"]["finetune"]["metrics"] = lines
+                train = [m for m in lines if "tokens_per_s" in m]
+                if train:
+                    res["runs"]["finetune"]["tokens"] = train[-1]["tokens"]
+                    res["runs"]["finetune"]["tokens_per_s"] = train[-1]["tokens_per_s"]
+                    print(f"  finetune: {train[-1]['tokens']} tokens in the step, {train[-1]['tokens_per_s']} tokens/s")
     finally:
         if args.keep:
             print(f"kept {work}")
