@@ -72,3 +72,21 @@ bench-train: release
 	bash scripts/bench-setup-train.sh
 	.venv-torch/bin/python benchmarks/check-numpy-oracle.py
 	.venv-torch/bin/python benchmarks/train-speed.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit $(if $(QUICK),--quick)
+
+# QLoRA benchmarks (release build; CPU torch + transformers + peft in .venv-torch/ from scripts/bench-setup-finetune.sh):
+# bench-finetune: llmkit finetune on SmolLM2 Q4_K_M/Q4_0/Q8_0 vs PEFT LoRA on the fp32 HF folder, same records, rank,
+# targets, sequence length and threads, tokens/s and peak RSS (QUICK=1 for a smoke run); bench-lora-8b: one step on a
+# Llama-3.1-8B-shaped Q4_0 base at max-seq 512 with checkpointing, peak RSS ≤ 20 GiB (writes ~4.6 GB to a temp dir);
+# check-peft-roundtrip: adapters written by llmkit load in PEFT and PEFT's in llmkit, same logits. Results in
+# benchmarks/results/.
+.PHONY: bench-finetune bench-lora-8b check-peft-roundtrip
+bench-finetune: release
+	bash scripts/bench-setup-finetune.sh
+	.venv-torch/bin/python benchmarks/finetune-speed.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit $(if $(QUICK),--quick)
+
+bench-lora-8b: setup release
+	.venv/bin/python benchmarks/lora-8b-memory.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit
+
+check-peft-roundtrip: release
+	bash scripts/bench-setup-finetune.sh
+	.venv-torch/bin/python benchmarks/check-peft-roundtrip.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit
