@@ -155,7 +155,7 @@ def whole(tiny):
 def test_run_folder_and_learning(tiny, whole):
     # 24 examples, batch 2, accumulation 2: 6 steps per epoch, 2 epochs.
     summary = json.loads((whole / "summary.json").read_text())
-    assert summary["steps"] == 12 and summary["epochs"] == 2
+    assert summary["steps"] == 12 and summary["epochs"] == 2.0
     assert summary["data"]["examples"] == 24 and summary["data"]["dropped"] == 0
     c = curve(whole)
     train = [r for r in c if r[1] is not None]
