@@ -211,6 +211,14 @@ def test_kill_while_writing_a_checkpoint(tiny, whole):
     assert checkpoint_bytes(run, 12) == checkpoint_bytes(whole, 12)
 
 
+def test_grad_checkpoint_and_threads_change_no_bit(tiny, whole):
+    """--grad-checkpoint and --threads are bookkeeping (a resume may change them): the same curve and adapters."""
+    run = tiny / "gc"
+    finetune(tiny, run, "--grad-checkpoint", "--threads", "2")
+    assert curve(run) == curve(whole)
+    assert (run / "adapter_model.safetensors").read_bytes() == (whole / "adapter_model.safetensors").read_bytes()
+
+
 def test_packing_and_train_on_prompt_change_the_rows(tiny):
     run = tiny / "packed"
     finetune(tiny, run, "--packing", "--max-steps", "2", "--train-on-prompt")
