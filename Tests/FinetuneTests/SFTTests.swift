@@ -114,6 +114,24 @@ final class SFTTests: XCTestCase {
         XCTAssertEqual(sneaky.response.last, Int32(imEnd[0]))
     }
 
+    func testSmolLM2RowsScoreExactlyTheResponse() throws {
+        let (tok, template) = try smolLM2()
+        let p = try SFTPrompt(tokenizer: tok, chatTemplate: template)
+        let records = [SFTRecord(.alpaca(instruction: "Name a color.", input: "", output: "Blue.")),
+                       SFTRecord(.chat([.init(role: "user", content: "Hi"), .init(role: "assistant", content: "Hello there!")]))]
+        let (ex, dropped) = try SFTBatches.examples(records, prompt: p, maxSeq: 512)
+        XCTAssertEqual(dropped, 0)
+        let b = SFTBatches.batch(SFTBatches.rows(ex, order: [0, 1], maxSeq: 512, packing: false, trainOnPrompt: false)[...])
+        for (row, r) in records.enumerated() {
+            let (prompt, response) = try p.render(r)
+            let targets = Array(b.targets[(row * b.length)..<((row + 1) * b.length)])
+            // Position t predicts token t + 1: −1 while that token is prompt, then the response, then padding.
+            XCTAssertEqual(targets, [Int32](repeating: -1, count: prompt.count - 1) + response
+                           + [Int32](repeating: -1, count: b.length - (prompt.count - 1) - response.count))
+        }
+        XCTAssertEqual(b.scored, try records.reduce(0) { $0 + (try p.render($1)).response.count })
+    }
+
     func testLlama3TemplateEndsTurnsWithEotNotEos() throws {
         let tj = Self.assets + "/tokenizer.json"
         let tpl = Self.root + "/Tests/oracle/templates/meta-llama-Llama-3.2-3B-Instruct.jinja"

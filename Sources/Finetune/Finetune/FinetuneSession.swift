@@ -341,7 +341,8 @@ public enum FinetuneSession {
         let base = TrainSession.jsonValue(try JSON.parse(try enc.encode(state.base), file: path))
         let j = JSON.object([
             ("steps", .int(state.step)),
-            ("epochs", .int(state.epoch + 1)),
+            // Epochs done, fractional when --max-steps stopped inside one.
+            ("epochs", .double(state.order.isEmpty ? 0 : ((Double(state.epoch) + Double(state.position) / Double(max(1, state.data.rowsPerEpoch))) * 1000).rounded() / 1000)),
             ("tokens", .int(state.tokensSeen)),
             ("response_tokens", .int(state.targetsSeen)),
             ("tokens_per_s", .double((Double(state.tokensSeen) / max(state.trainingSeconds, 1e-9) * 10).rounded() / 10)),

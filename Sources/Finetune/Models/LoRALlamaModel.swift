@@ -47,6 +47,9 @@ public final class LoRALlamaModel: AdapterModel, TrainModelRuntime {
         let w: [FrozenLinear]
         /// The LoRA pair of each matrix of `w`, nil when it is not a target.
         let lora: [Pair?]
+        /// The groups that share an input: q, k, v and gate, up.
+        var qkv: [FrozenLinear] { Array(w[0..<3]) }
+        var gateUp: [FrozenLinear] { [w[4], w[5]] }
     }
     let file: GGUFFile
     let blocks: [Block]
@@ -368,7 +371,7 @@ public final class LoRALlamaModel: AdapterModel, TrainModelRuntime {
         let shape = Attention.Shape(batch: B, length: T, heads: heads, kvHeads: kvHeads, headDim: headDim)
         profile.time(.norm) { RMSNorm.forward(a.n1, rstd: a.rstd1, x, weight: blk.attnNorm, n: N, dim: C, eps: eps, pool: pool) }
         profile.time(.linear) {
-            FrozenLinear.forward(Array(blk.w[0..<3]), outputs: [(a.qkv, W), (a.qkv + qDim, W), (a.qkv + qDim + kvDim, W)], a.n1,
+            FrozenLinear.forward(blk.qkv, outputs: [(a.qkv, W), (a.qkv + qDim, W), (a.qkv + qDim + kvDim, W)], a.n1,
                                  ldx: C, n: N, scratch: tileScratch, pool: pool)
             loraForward(blk, 0, a, y: a.qkv, ldy: W, x: a.n1, ldx: C, n: N, train: train, rng: &rng)
             loraForward(blk, 1, a, y: a.qkv + qDim, ldy: W, x: a.n1, ldx: C, n: N, train: train, rng: &rng)
@@ -390,7 +393,7 @@ public final class LoRALlamaModel: AdapterModel, TrainModelRuntime {
         }
         profile.time(.norm) { RMSNorm.forward(a.n2, rstd: a.rstd2, a.resMid, weight: blk.ffnNorm, n: N, dim: C, eps: eps, pool: pool) }
         profile.time(.linear) {
-            FrozenLinear.forward([blk.w[4], blk.w[5]], outputs: [(a.g, F), (a.u, F)], a.n2, ldx: C, n: N, scratch: tileScratch, pool: pool)
+            FrozenLinear.forward(blk.gateUp, outputs: [(a.g, F), (a.u, F)], a.n2, ldx: C, n: N, scratch: tileScratch, pool: pool)
             loraForward(blk, 4, a, y: a.g, ldy: F, x: a.n2, ldx: C, n: N, train: train, rng: &rng)
             loraForward(blk, 5, a, y: a.u, ldy: F, x: a.n2, ldx: C, n: N, train: train, rng: &rng)
         }
@@ -472,7 +475,7 @@ public final class LoRALlamaModel: AdapterModel, TrainModelRuntime {
             }
             profile.time(.activation, backward: true) { SwiGLU.backward(dGate: dg, dUp: du, dy: dact, gate: a.g, up: a.u, n: N, dim: F, pool: pool) }
             profile.time(.linear, backward: true) {
-                FrozenLinear.backward([blk.w[4], blk.w[5]], dys: [(UnsafePointer(dg!), F), (UnsafePointer(du!), F)], dx: dsmall, lddx: C, n: N, accumulate: false,
+                FrozenLinear.backward(blk.gateUp, dys: [(UnsafePointer(dg!), F), (UnsafePointer(du!), F)], dx: dsmall, lddx: C, n: N, accumulate: false,
                                       scratch: tileScratch, pool: pool)
                 loraBackward(blk, 4, a, dx: dsmall, lddx: C, dy: dg, lddy: F, x: a.n2, ldx: C, n: N)
                 loraBackward(blk, 5, a, dx: dsmall, lddx: C, dy: du, lddy: F, x: a.n2, ldx: C, n: N)
@@ -504,7 +507,7 @@ public final class LoRALlamaModel: AdapterModel, TrainModelRuntime {
                 continue
             }
             profile.time(.linear, backward: true) {
-                FrozenLinear.backward(Array(blk.w[0..<3]), dys: [(UnsafePointer(dqkv!), W), (UnsafePointer(dqkv + qDim), W), (UnsafePointer(dqkv + qDim + kvDim), W)], dx: dsmall,
+                FrozenLinear.backward(blk.qkv, dys: [(UnsafePointer(dqkv!), W), (UnsafePointer(dqkv + qDim), W), (UnsafePointer(dqkv + qDim + kvDim), W)], dx: dsmall,
                                       lddx: C, n: N, accumulate: false, scratch: tileScratch, pool: pool)
                 loraBackward(blk, 0, a, dx: dsmall, lddx: C, dy: dqkv, lddy: W, x: a.n1, ldx: C, n: N)
                 loraBackward(blk, 1, a, dx: dsmall, lddx: C, dy: dqkv + qDim, lddy: W, x: a.n1, ldx: C, n: N)
