@@ -1,7 +1,7 @@
 // ModelManager: which models are loaded. A model loads on first use (Infer's Model(path:adapterFiles:) memory-maps the GGUF
-// and applies the manifest's LoRA adapters, on a
-// thread of its own), stays while requests use it, and after the last one for its keep_alive (0: unload at once,
-// negative: never). At most `maxLoaded` models stay loaded: loading another unloads the least recently used idle one.
+// and adds the manifest's LoRA adapters, on a thread of its own), stays while requests use it, and after the last one
+// for its keep_alive (0: unload at once, negative: never). At most `maxLoaded` models stay loaded: loading another
+// unloads the least recently used idle one.
 import Foundation
 import Infer
 

@@ -286,16 +286,19 @@ extension LLMServer {
 
     /// The uploaded adapter files of a create request as one GGUF LoRA blob in the store: a `.gguf` LoRA is checked
     /// against the base and used as it is; a PEFT adapter (`adapter_config.json` + `adapter_model.safetensors`) is
-    /// converted to a GGUF LoRA (B's q/k rows reordered for the base, as Ollama's converter does). Returns the blob
+    /// converted to a GGUF LoRA (B's q/k rows reordered for the base, as llama.cpp's converter does), as Ollama converts a
+    /// safetensors adapter into a layer of its own. Returns the blob
     /// reference and whether a conversion happened.
     func adapterLayer(_ files: [(String, JSON)], base: String) async throws -> (ref: String, converted: Bool) {
         var ggufs: [String] = [], weights: [String] = [], config: String? = nil
+        var names: [(path: String, name: String)] = []  // blob paths in messages become the request's file names
         for (name, value) in files {
             guard case let .string(d) = value else {
                 throw APIError.badRequest("json: cannot unmarshal \(RequestJSON.kind(value)) into Go struct field CreateRequest.adapters of type string")
             }
             let path = try store.blobPath(d)
             guard FileManager.default.fileExists(atPath: path) else { throw APIError.badRequest("blob \"\(d)\" not found: upload it with POST /api/blobs/\(d)") }
+            names.append((path, name))
             let lower = (name as NSString).lastPathComponent.lowercased()
             if lower.hasSuffix(".gguf") { ggufs.append(path) }
             else if lower.hasSuffix(".safetensors") { weights.append(path) }
@@ -310,7 +313,7 @@ extension LLMServer {
             throw APIError.badRequest("adapters must be one GGUF LoRA file, or one PEFT adapter (adapter_config.json and one adapter_model.safetensors)")
         }
         let root = store.root
-        let gguf = ggufs.first, weightsFile = weights.first, configFile = config
+        let gguf = ggufs.first, weightsFile = weights.first, configFile = config, blobNames = names
         return try await onThread {
             let g: GGUFFile
             do { g = try GGUFFile(path: base) } catch { throw APIError(.internalServerError, "\(error)") }
@@ -325,7 +328,10 @@ extension LLMServer {
                 }
                 try adapter.validate(base: g)
                 if adapter.pairs["token_embd.weight"] != nil { throw InferError.model(file: base, message: "LoRA on token_embd.weight is not supported") }
-            } catch { throw APIError.badRequest("invalid adapter: \(error)") }
+            } catch {
+                let message = blobNames.reduce("\(error)") { $0.replacingOccurrences(of: $1.path, with: $1.name) }
+                throw APIError.badRequest("invalid adapter: \(message)")
+            }
             if let gguf { return ("sha256:" + (gguf as NSString).lastPathComponent.dropFirst(7), false) }
             let tmp = root + "/blobs/.adapter-\(UUID().uuidString).gguf"
             defer { try? FileManager.default.removeItem(atPath: tmp) }

@@ -108,6 +108,7 @@ def test_create_rejects_bad_adapters(server, tmp_path):
     with pytest.raises(ollama.ResponseError) as e:
         client.create(model="bad-lora", from_=MODEL, adapters=files)
     assert e.value.status_code == 400 and "maybe wrong base model" in e.value.error
+    assert "blobs/" not in e.value.error  # the store's paths stay on the server
     with pytest.raises(ollama.ResponseError) as e:
         client.create(model="bad-lora", from_=MODEL, adapters={"adapter_model.safetensors": files["adapter_model.safetensors"]})
     assert e.value.status_code == 400 and "adapter_config.json" in e.value.error
