@@ -219,3 +219,18 @@ def test_errors(tmp_path):
         p = llmkit("dataset", "extract", *args, "-o", tmp_path / "x.jsonl", check=False)
         assert p.returncode == 1 and msg in p.stderr and p.stderr.count("\n") == 1, p.stderr
         assert not (tmp_path / "x.jsonl").exists()
+
+
+@pytest.mark.skipif(shutil.which("gofmt") is None, reason="gofmt not installed")
+def test_go_handlers_parse_with_gofmt(tmp_path):
+    make_tree(tmp_path / "proj")
+    (tmp_path / "proj" / "api" / "gin.go").write_text(
+        'package api\n\n// Ping answers.\nfunc Ping(c *gin.Context) {\n\tc.String(200, "}")\n}\n\n'
+        'func (s *S) Echo(c echo.Context) error {\n\tr := `{`\n\treturn c.String(200, r)\n}\n')
+    llmkit("dataset", "extract", tmp_path / "proj", "--lang", "go", "-o", tmp_path / "g.jsonl")
+    got = read_jsonl(tmp_path / "g.jsonl")
+    assert len(got) == 3
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"target": "", "prediction": e["output"], "lang": "go"}) + "\n" for e in got))
+    res = [json.loads(l) for l in llmkit("dev", "metrics", "--pairs", pairs).stdout.splitlines()]
+    assert [r["parse"] for r in res] == ["parsed"] * 3

@@ -6,7 +6,8 @@ are prompt text as is and the response ends with EOS):
     match and the Python parse outcome equal Python's own (compile(); a blank answer is not code);
 (b) a prompt longer than the context keeps its last tokens (counted as cut);
 (c) compare: two models on the same set → a Markdown table with their rows, an SVG that parses as XML with one
-    bar group per metric, samples side by side, and figures equal to eval's; bad --model specs fail on one line.
+    bar group per metric, samples side by side, and figures equal to eval's; bad --model specs fail on one line;
+(d) adapters: scale 0 is the base exactly, compare's NAME=PATH+ADAPTER equals eval --adapter (SmolLM2).
 """
 import json
 import math
@@ -16,6 +17,8 @@ import numpy as np
 from rouge_score import rouge_scorer
 
 from conftest import llmkit
+from gguf import GGUFReader
+from test_adapter import make_peft
 from test_eval import gpt2_logits, write_tiny_gpt2
 
 CHARS = sorted(set("abcdefghijklmnopqrstuvwxyz .,:()=+\n_0123456789"))
@@ -127,3 +130,27 @@ def test_compare(tmp_path):
     for spec, msg in [("nameonly", "expected NAME=PATH"), (f"=x", "expected NAME=PATH"), (f"one={tmp_path}/missing.gguf", "missing.gguf")]:
         p = llmkit("compare", "--data", data, "--model", spec, "-o", tmp_path / "x.md", check=False)
         assert p.returncode == 1 and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_adapters(smollm2, tmp_path):
+    """eval/compare with a LoRA adapter (a random PEFT adapter on SmolLM2's q/v, test_adapter's writer): scale 0 is
+    the base exactly, scale 1 changes the loss, and compare's NAME=PATH+ADAPTER is the same run as eval --adapter."""
+    r = GGUFReader(smollm2)
+    make_peft(tmp_path / "peft", {"reader": r, "layers": 30}, targets=("attn_q", "attn_v"))
+    data = tmp_path / "val.jsonl"
+    data.write_text("".join(json.dumps({"prompt": p, "completion": c}) + "\n"
+                            for p, c in [("Name a colour.", "Blue."), ("What is 2 + 2?", "4")]))
+
+    def ev(model, *extra):
+        return json.loads(llmkit("eval", model, "--data", data, "--max-new-tokens", 4, "--json", *extra).stdout)
+
+    plain = ev(smollm2)
+    zero = ev(smollm2, "--adapter", tmp_path / "peft", "--adapter-scale", 0)
+    assert zero["loss"] == plain["loss"] and [s["prediction"] for s in zero["samples"]] == [s["prediction"] for s in plain["samples"]]
+    adapted = ev(smollm2, "--adapter", tmp_path / "peft")
+    assert abs(adapted["loss"] - plain["loss"]) > 1e-3
+    assert adapted["model"].endswith(" + peft")
+    llmkit("compare", "--data", data, "--model", f"ft={smollm2}+{tmp_path / 'peft'}", "--max-new-tokens", 4,
+           "-o", tmp_path / "r.md", "--json-out", tmp_path / "all.json")
+    got = json.loads((tmp_path / "all.json").read_text())[0]
+    assert got["loss"] == adapted["loss"] and [s["prediction"] for s in got["samples"]] == [s["prediction"] for s in adapted["samples"]]

@@ -11,9 +11,10 @@
 // characters is dropped, counted "too long"), duplicates (an output equal to an earlier one after white space runs
 // are collapsed to one space: the first in walk order is kept, the rest counted).
 // Held-out split (--val F): by file, so all examples of a file land on one side and near-duplicates within a file
-// cannot leak: a file goes to validation when FNV-1a-64("seed:<seed>\n" + its source path) / 2^64 < F — stable for a
-// file whatever else is in the tree. If that leaves validation empty while F > 0 and at least two files have
-// examples, the file with the smallest hash goes to validation (so a small tree still gets a held-out set).
+// cannot leak. Files are taken in the order of FNV-1a-64("seed:<seed>\n" + their source path); a file goes to
+// validation while validation holds fewer than F × (kept examples) examples and adding it brings the count closer to
+// that target (a big file that would overshoot is passed over for smaller ones later in the order). With F > 0 and at
+// least two files, at least one file is held out and at least one is kept for training.
 
 import Foundation
 import Formats
@@ -186,11 +187,22 @@ public enum DatasetExtractor {
             if !kept.isEmpty { byFile.append((f.source, kept)) }
         }
 
-        // Split by file.
+        // Split by file (see the header).
         let hashes = byFile.map { splitHash(source: $0.source, seed: options.seed) }
-        var isVal = hashes.map { options.valFraction > 0 && Double($0) / 18446744073709551616.0 < options.valFraction }
-        if options.valFraction > 0, !isVal.contains(true), byFile.count >= 2, let m = hashes.indices.min(by: { hashes[$0] < hashes[$1] }) {
-            isVal[m] = true
+        var isVal = [Bool](repeating: false, count: byFile.count)
+        if options.valFraction > 0 && byFile.count >= 2 {
+            let target = options.valFraction * Double(stats.totalKept)
+            var held = 0, files = 0
+            for k in byFile.indices.sorted(by: { hashes[$0] < hashes[$1] }) {
+                guard Double(held) < target, files < byFile.count - 1 else { break }
+                let n = byFile[k].examples.count
+                if Double(held + n) <= target || Double(held + n) - target < target - Double(held) {
+                    isVal[k] = true
+                    held += n
+                    files += 1
+                }
+            }
+            if files == 0, let k = byFile.indices.min(by: { hashes[$0] < hashes[$1] }) { isVal[k] = true }
         }
         var train: [DatasetExample] = [], val: [DatasetExample] = []
         for (k, f) in byFile.enumerated() {

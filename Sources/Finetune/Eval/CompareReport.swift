@@ -57,7 +57,7 @@ public enum CompareReport {
 
     /// The bar chart.
     public static func svg(names: [String], results: [GenerationEvalResult], title: String) -> String {
-        let width = 860.0, height = 400.0, top = 50.0, bottom = 70.0, ph = height - top - bottom
+        let width = 880.0, height = 400.0, top = 50.0, bottom = 70.0, ph = height - top - bottom
         let leftPanel = (x: 60.0, w: 520.0), rightPanel = (x: 650.0, w: 180.0)
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
@@ -88,12 +88,12 @@ public enum CompareReport {
                 s += "<text x=\"\(gx + gw * 0.4)\" y=\"\(top + ph + 16)\" text-anchor=\"middle\">\(esc(label))</text>\n"
             }
         }
-        axis(leftPanel.x, leftPanel.w, 1, "scores (0–1, higher is better)")
+        axis(leftPanel.x, leftPanel.w, 1, "scores, 0–1 (higher: better)")
         bars(leftPanel.x, leftPanel.w, 1, groups: [("ROUGE-L F1", results.map { $0.rougeL }), ("exact match", results.map { $0.exactMatch }),
                                                   ("code parses", results.map { $0.parseShare })])
         let maxLoss = max(results.map(\.loss).filter(\.isFinite).max() ?? 1, 1e-6)
         let lossTop = LossPlot.ticks(0, maxLoss * 1.1, count: 5).last.map { max($0, maxLoss * 1.1) } ?? maxLoss * 1.1
-        axis(rightPanel.x, rightPanel.w, lossTop, "held-out loss (nats/token, lower is better)")
+        axis(rightPanel.x, rightPanel.w, lossTop, "held-out loss, nats/token (lower: better)")
         bars(rightPanel.x, rightPanel.w, lossTop, groups: [("loss", results.map { $0.loss })])
         // Legend.
         var lx = leftPanel.x

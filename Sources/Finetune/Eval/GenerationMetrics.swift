@@ -9,7 +9,8 @@
 //   has no tokens or P + R = 0.
 // Exact match: the two texts equal after white space and newlines are trimmed from both ends.
 // Code parse share (CodeParser): the generated code of an example is written to a temporary file and given to the
-// language's own parser — Go: `gofmt -e` (which also accepts a bare declaration list), Swift: `swiftc -parse` with
+// language's own parser — Go: `gofmt -e` reading the code on stdin (gofmt accepts a bare declaration or statement
+// list only from stdin; a file must start with `package`), Swift: `swiftc -parse` with
 // the code inside `class _ParseCheck { … }` (so a method's `static`/`override`/`class` modifiers parse as they do
 // in their type; a function parses there as at top level), Python: `python3 -m py_compile`. A language whose tool is not on PATH, or that has no checker (Vue), is
 // reported as skipped and never counted as parsed or failed.
@@ -131,7 +132,9 @@ public final class CodeParser: @unchecked Sendable {
             try Data((lang == "swift" ? "class _ParseCheck {\n\(code)\n}\n" : code).utf8).write(to: file)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: toolPath(c.tool)!)
-            p.arguments = c.args + [file.path]
+            // gofmt takes fragments (a func without `package`) only on stdin.
+            p.arguments = lang == "go" ? c.args : c.args + [file.path]
+            if lang == "go" { p.standardInput = try FileHandle(forReadingFrom: file) }
             p.currentDirectoryURL = dir  // py_compile's __pycache__ and any swiftc output stay in the temp folder
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
