@@ -87,6 +87,12 @@ bench-finetune: release
 bench-lora-8b: setup release
 	.venv/bin/python benchmarks/lora-8b-memory.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit
 
+# compare-qlora: the phase-2 comparison (base vs base + a q/v adapter trained on stdlib code vs tiny) in
+# benchmarks/out/qlora-compare/report.md (~3 minutes).
+.PHONY: compare-qlora
+compare-qlora: setup release
+	bash benchmarks/qlora-compare.sh $$($(SWIFT) build -c release --show-bin-path)/llmkit
+
 check-peft-roundtrip: release
 	bash scripts/bench-setup-finetune.sh
 	.venv-torch/bin/python benchmarks/check-peft-roundtrip.py --llmkit $$($(SWIFT) build -c release --show-bin-path)/llmkit
