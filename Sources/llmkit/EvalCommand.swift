@@ -102,7 +102,8 @@ func evaluateExamples(name: String, model m: Model, data: String, limit: Int?, m
 /// A few lines of figures.
 func describe(_ r: GenerationEvalResult) -> String {
     var out = "model: \(r.model): \(r.samples.count) examples" + (r.cutPrompts > 0 ? " (\(r.cutPrompts) prompts cut to the model's context)" : "") + "\n"
-    out += String(format: "held-out loss: %.4f nats/token over %d response tokens, perplexity: %.4f\n", r.loss, r.responseTokens, r.perplexity)
+    out += String(format: "held-out loss: %.4f nats/token over %d response tokens, perplexity: %.4f, %.4f bits/byte\n",
+                  r.loss, r.responseTokens, r.perplexity, r.bitsPerByte)
     out += String(format: "ROUGE-L F1: %.4f, exact match: %.4f\n", r.rougeL, r.exactMatch)
     let c = r.parseCounts
     let by = c.byLanguage.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.parsed)/\($0.value.checked)" }.joined(separator: ", ")

@@ -69,11 +69,15 @@ def test_examples_match_numpy(tmp_path):
     got = json.loads(llmkit("eval", model, "--data", data, "--max-new-tokens", max_new, "--json").stdout)
     scorer = rouge_scorer.RougeScorer(["rougeL"])
     assert got["examples"] == len(RECORDS)
-    total_nats, total_tokens, rouges, exact, cut = 0.0, 0, [], 0, 0
+    total_nats, total_tokens, total_bytes, rouges, exact, cut = 0.0, 0, 0, [], 0, 0
     for (prompt, response), s in zip(RECORDS, got["samples"]):
         nats, n, text, was_cut, generated = numpy_eval(P, cfg, prompt, response, max_new)
         assert s["response_tokens"] == n
         assert abs(s["loss"] * n - nats) < 1e-4 * max(1, nats), (prompt, s["loss"] * n, nats)
+        nbytes = min(n, len(response))  # one byte per ASCII character; EOS is a control token (no text)
+        assert s["response_bytes"] == nbytes
+        assert abs(s["bits_per_byte"] - nats / math.log(2) / nbytes) < 1e-4 * s["bits_per_byte"]
+        total_bytes += nbytes
         assert s["prediction"] == text, (prompt, s["prediction"], text)
         assert s["generated_tokens"] == generated
         want_rouge = scorer.score(response, text)["rougeL"].fmeasure
@@ -94,6 +98,8 @@ def test_examples_match_numpy(tmp_path):
     assert got["response_tokens"] == total_tokens
     assert abs(got["loss"] - total_nats / total_tokens) < 1e-5 * got["loss"]
     assert abs(got["perplexity"] - math.exp(got["loss"])) < 1e-9 * got["perplexity"]
+    assert got["response_bytes"] == total_bytes
+    assert abs(got["bits_per_byte"] - total_nats / math.log(2) / total_bytes) < 1e-5 * got["bits_per_byte"]
     assert abs(got["rouge_l"] - sum(rouges) / len(rouges)) < 1e-12
     assert got["exact_match"] == exact / len(RECORDS)
     # --limit and the result file.

@@ -25,16 +25,17 @@ public enum CompareReport {
         var md = "# Model comparison on \(data)\n\n"
         let n = results.map { $0.samples.count }.max() ?? 0
         md += "\(n) held-out examples; greedy decoding, at most \(maxNewTokens) new tokens; loss and perplexity over the "
-        md += "response tokens (incl. the end-of-turn token); ROUGE-L F1 as Google's rouge-score; exact match after "
+        md += "response tokens (incl. the end-of-turn token) — per token of each model's own tokenizer, so compare models with "
+        md += "different tokenizers by bits/byte (the same nats per UTF-8 byte of response text); ROUGE-L F1 as Google's rouge-score; exact match after "
         md += "trimming; code parsed by gofmt -e / swiftc -parse / python3 -m py_compile (the first ``` block when there is one). "
         md += "tokens/s is the decode rate on this machine (noisy when it is shared).\n\n"
-        md += "| model | what | examples | held-out loss | perplexity | ROUGE-L F1 | exact match | code parses | tokens/s |\n"
-        md += "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        md += "| model | what | examples | held-out loss | perplexity | bits/byte | ROUGE-L F1 | exact match | code parses | tokens/s |\n"
+        md += "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
         for (m, r) in zip(models, results) {
             let by = r.parseCounts.byLanguage.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.parsed)/\($0.value.checked)" }
             let parse = r.parseShare.map { "\(f($0, 3)) (\(by.joined(separator: ", ")))" } ?? "–"
             md += "| \(m.name) | `\(m.description)` | \(r.samples.count)\(r.cutPrompts > 0 ? " (\(r.cutPrompts) prompts cut to the context)" : "") | "
-            md += "\(f(r.loss)) | \(f(r.perplexity, 2)) | \(f(r.rougeL)) | \(f(r.exactMatch, 3)) | \(parse) | \(f(r.tokensPerSecond, 1)) |\n"
+            md += "\(f(r.loss)) | \(f(r.perplexity, 2)) | \(f(r.bitsPerByte, 3)) | \(f(r.rougeL)) | \(f(r.exactMatch, 3)) | \(parse) | \(f(r.tokensPerSecond, 1)) |\n"
         }
         let skipped = Set(results.flatMap { $0.parseCounts.skipped.map { "\($0.key): \($0.value)" } }).sorted()
         if !skipped.isEmpty { md += "\nNot parsed (no checker here): \(skipped.joined(separator: "; ")).\n" }

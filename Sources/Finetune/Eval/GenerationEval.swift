@@ -36,6 +36,8 @@ public struct GenerationSample: Sendable {
     public var responseTokens: Int
     public var generatedTokens: Int
     public var nats: Double
+    /// UTF-8 bytes of the scored response tokens' text (control tokens such as <|im_end|> count none).
+    public var responseBytes: Int
 }
 
 public struct GenerationEvalResult: Sendable {
@@ -44,6 +46,7 @@ public struct GenerationEvalResult: Sendable {
     /// Examples whose prompt was cut to fit the context.
     public var cutPrompts = 0
     public var responseTokens = 0
+    public var responseBytes = 0
     public var totalNats = 0.0
     public var generatedTokens = 0
     public var generateSeconds = 0.0
@@ -53,6 +56,8 @@ public struct GenerationEvalResult: Sendable {
 
     public var loss: Double { totalNats / Double(max(responseTokens, 1)) }
     public var perplexity: Double { exp(loss) }
+    /// Response nats in bits per byte of response text: comparable across tokenizers (a char model vs BPE).
+    public var bitsPerByte: Double { totalNats / log(2) / Double(max(responseBytes, 1)) }
     public var rougeL: Double { samples.isEmpty ? 0 : samples.map(\.rougeL).reduce(0, +) / Double(samples.count) }
     public var exactMatch: Double { samples.isEmpty ? 0 : Double(samples.filter(\.exact).count) / Double(samples.count) }
     public var tokensPerSecond: Double { Double(generatedTokens) / max(generateSeconds, 1e-9) }
@@ -98,12 +103,14 @@ public struct GenerationEvalResult: Sendable {
             return .object([("source", .string(s.source)), ("lang", s.lang.map { .string($0) } ?? .null),
                             ("prompt_tokens", .int(s.promptTokens)), ("response_tokens", .int(s.responseTokens)),
                             ("generated_tokens", .int(s.generatedTokens)), ("loss", d(s.nats / Double(max(s.responseTokens, 1)))),
+                            ("response_bytes", .int(s.responseBytes)), ("bits_per_byte", d(s.nats / log(2) / Double(max(s.responseBytes, 1)))),
                             ("rouge_l", d(s.rougeL)), ("exact", .bool(s.exact)), ("parse", parse),
                             ("reference", .string(s.reference)), ("prediction", .string(s.prediction))])
         }
         return .object([("model", .string(model))] + extra + [
             ("examples", .int(samples.count)), ("cut_prompts", .int(cutPrompts)),
             ("response_tokens", .int(responseTokens)), ("loss", d(loss)), ("perplexity", d(perplexity)),
+            ("response_bytes", .int(responseBytes)), ("bits_per_byte", d(bitsPerByte)),
             ("rouge_l", d(rougeL)), ("exact_match", d(exactMatch)), ("parse_share", parseShare.map(d) ?? .null),
             ("parse_by_language", .object(byLang)), ("parse_skipped", .object(skipped)),
             ("generated_tokens", .int(generatedTokens)), ("tokens_per_second", d(tokensPerSecond)), ("seconds", d(seconds)),
@@ -139,6 +146,7 @@ public enum GenerationEval {
                 throw FinetuneError.data(file: record.source, message: "token id \(t) is outside the model's vocabulary of \(vocab)")
             }
             let r = Array(fullResponse.prefix(context - p.count))
+            let bytes = r.reduce(0) { $0 + tokenizer.piece($1, special: false).count }
             let cache = network.makeCache(contextLength: min(context, p.count + max(r.count, maxNewTokens)))
             // Loss: logits at positions p−1 … p+r−2 score the response tokens.
             var nats = 0.0
@@ -178,8 +186,9 @@ public enum GenerationEval {
                 source: record.source, lang: lang, reference: reference, prediction: prediction,
                 rougeL: GenerationMetrics.rougeL(target: reference, prediction: prediction).fmeasure,
                 exact: GenerationMetrics.exactMatch(target: reference, prediction: prediction), parse: parse,
-                promptTokens: p.count, responseTokens: r.count, generatedTokens: g.stats.generatedTokens, nats: nats))
+                promptTokens: p.count, responseTokens: r.count, generatedTokens: g.stats.generatedTokens, nats: nats, responseBytes: bytes))
             result.responseTokens += r.count
+            result.responseBytes += bytes
             result.totalNats += nats
             result.generatedTokens += g.stats.generatedTokens
             result.generateSeconds += Double(g.stats.generateNanoseconds) / 1e9
