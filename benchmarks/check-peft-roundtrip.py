@@ -174,7 +174,9 @@ def main():
     res.update({"llmkit_to_peft": rows1, "peft_to_llmkit": rows2, "pass": ok1 and ok2,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "peft-roundtrip.json").write_text(json.dumps(res, indent=2) + "\n")
+    # Paths relative to the repository, so the committed result names no machine's folders.
+    text = json.dumps(res, indent=2).replace(str(ROOT) + "/", "")
+    (RESULTS / "peft-roundtrip.json").write_text(text + "\n")
     print(f"{'PASS' if res['pass'] else 'FAIL'}: llmkit→PEFT {'ok' if ok1 else 'failed'}, PEFT→llmkit "
           f"{'ok' if ok2 else 'failed'}; wrote {RESULTS / 'peft-roundtrip.json'}")
     sys.exit(0 if res["pass"] else 1)
