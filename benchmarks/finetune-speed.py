@@ -11,8 +11,8 @@ real code, offline, deterministic), user turn + assistant turn in SmolLM2's chat
 only, cut to --max-seq tokens. One epoch: --records steps of batch 1, no accumulation, so both sides train on
 exactly the same examples (llmkit shuffles their order, PEFT takes file order; the totals are the same).
 
-Each run is its own subprocess, one at a time; peak RSS = the child's VmHWM polled from /proc (see train-speed.py's
-run_child for why not ru_maxrss); tokens/s = input positions trained / training time, from each side's
+Each run is its own subprocess, one at a time; peak RSS = the child's VmHWM polled from /proc (see child_run.py for
+why not ru_maxrss); tokens/s = input positions trained / training time, from each side's
 metrics.jsonl: over the whole epoch (the headline: same examples on both sides) and over the steps after the first
 --warmup steps. The machine's load average is recorded before every run: on a shared 2-core machine figures are
 noisy; quote them only from a quiet run.
@@ -28,7 +28,6 @@ Writes benchmarks/results/finetune-speed.json and .md; run folders and logs in b
 """
 import argparse
 import json
-import os
 import platform
 import re
 import shutil
@@ -40,34 +39,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import sft_records  # noqa: E402
+from child_run import load_average, run_child  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = ROOT / "benchmarks" / "out" / "finetune-runs"
 BENCH = ROOT / ".bench"
 SOURCE = ROOT / ".assets" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def run_child(cmd, log):
-    """(exit code, wall seconds, peak RSS bytes from VmHWM polled every 50 ms, CPU seconds of the child)."""
-    t = time.perf_counter()
-    hwm = 0
-    with open(log, "w") as f:
-        p = subprocess.Popen([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
-        while True:
-            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-            if pid == p.pid:
-                break
-            try:
-                m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{p.pid}/status").read_text())
-                hwm = max(hwm, int(m.group(1)) * 1024) if m else hwm
-            except OSError:
-                pass
-            time.sleep(0.05)
-    return os.waitstatus_to_exitcode(status), time.perf_counter() - t, hwm, usage.ru_utime + usage.ru_stime
-
-
-def load_average():
-    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
 def make_models(llmkit, bases):
@@ -118,7 +95,7 @@ def run(side, args, cmd, out, name):
     log = RUNS / f"{name}.log"
     load = load_average()
     print(f"  {name} (load {load[0]:.2f}) …", end="", flush=True)
-    code, wall, rss, cpu = run_child(cmd, log)
+    code, wall, rss, _, cpu = run_child(cmd, log, ROOT)
     if code != 0:
         print(" failed")
         sys.exit(f"finetune-speed: {name} failed (exit {code}); see {log}:\n" + log.read_text()[-3000:])
@@ -173,7 +150,7 @@ def lora_step_bench(args, base_name, base, targets, gc, scored):
            "--rank", args.rank, "--alpha", args.alpha, "--dropout", args.dropout, "--targets", targets,
            "--threads", args.threads, "--batch", 1, "--scored", f"{scored:.3f}"] + (["--grad-checkpoint"] if gc else [])
     load = load_average()
-    code, wall, rss, cpu = run_child(cmd, log)
+    code, wall, rss, _, cpu = run_child(cmd, log, ROOT)
     text = log.read_text()
     m = re.search(r"tokens/s\s+([\d.]+)", text)
     r = {"side": "llmkit dev lora-step", "name": name, "base": base_name, "targets": targets, "grad_checkpoint": gc,

@@ -26,7 +26,6 @@ Writes benchmarks/results/lora-8b-memory.json.
 """
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -40,6 +39,9 @@ import gguf
 from gguf.quants import quantize
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from child_run import load_average, run_child  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 LIMIT = 20 * 2**30
 
@@ -141,27 +143,8 @@ def write_base(path, source, seed, log=print, shape=SHAPE):
     return total
 
 
-def run_child(cmd, log):
-    t = time.perf_counter()
-    hwm = 0
-    with open(log, "w") as f:
-        p = subprocess.Popen([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
-        while True:
-            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-            if pid == p.pid:
-                break
-            try:
-                m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{p.pid}/status").read_text())
-                hwm = max(hwm, int(m.group(1)) * 1024) if m else hwm
-            except OSError:
-                pass
-            time.sleep(0.1)
-    return os.waitstatus_to_exitcode(status), time.perf_counter() - t, hwm, usage.ru_utime + usage.ru_stime
-
-
 def long_records(path, n=4):
     """Alpaca records whose output is a long real function (Python standard library), to fill 512 tokens."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     import sft_records
     rows, _ = sft_records.records(n, min_chars=3000, max_chars=20000)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -169,9 +152,9 @@ def long_records(path, n=4):
 
 def step(name, cmd, work):
     log = work / f"{name}.log"
-    load = [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    load = load_average()
     print(f"{name}: {' '.join(map(str, cmd))}\n  (load before {load[0]:.2f}) …", flush=True)
-    code, wall, rss, cpu = run_child(cmd, log)
+    code, wall, rss, _, cpu = run_child(cmd, log, ROOT, poll=0.1)
     text = log.read_text()
     tps = re.findall(r"tokens/s\s+([\d.]+)", text)  # dev lora-step --bench: "tokens/s 12.3 (best step …)"
     r = {"command": [str(c) for c in cmd], "exit": code, "wall_s": wall, "cpu_s": cpu, "peak_rss_bytes": rss,

@@ -10,7 +10,7 @@ tables, the trailing "Local Variables" block, index markers and any other contro
 one file and tokenize it per character (llmkit: --tokenizer char).
 
 Each run is its own subprocess, one at a time (peak RSS = the child's VmHWM polled from /proc — not ru_maxrss, which
-Linux inherits from the forking parent, see run_child; CPU time = ru_utime + ru_stime of that child from os.wait4):
+Linux inherits from the forking parent, see child_run.py; CPU time = ru_utime + ru_stime of that child from os.wait4):
   - speed, per context (256 and 512): --speed-steps steps (default 200), validation only at the end. tokens/s of
     each side is computed the same way from its metrics.jsonl (lines every 10 steps): (tokens[N−10] − tokens[10]) /
     (elapsed[N−10] − elapsed[10]) — steps 11…N−10, leaving out the first steps (allocation, warm-up) and the final
@@ -51,6 +51,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from child_run import run_child  # noqa: E402
 OUT = ROOT / "benchmarks" / "out"
 RUNS = OUT / "train-runs"
 INFO = Path("/usr/share/info")
@@ -153,32 +155,6 @@ def flops_per_token(L, D, F, V, T):
 # Runs
 
 
-def run_child(cmd, log):
-    """Runs cmd as a child; returns (exit code, wall seconds, peak RSS bytes, CPU seconds of that child).
-
-    Peak RSS is the child's VmHWM from /proc, polled every 50 ms (it only grows; the last read before the exit is
-    kept). ru_maxrss is not used for it because Linux carries the high-water mark of the forking process into the
-    exec'd child (fs/exec.c: setmax_mm_hiwater_rss on the old mm): a child of a parent with torch loaded reports
-    the parent's RSS. This parent stays small (no torch, no big arrays) anyway; ru_maxrss is kept in the results
-    as peak_rss_maxrss_bytes."""
-    t = time.perf_counter()
-    hwm = 0
-    with open(log, "w") as f:
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
-        while True:
-            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-            if pid == p.pid:
-                break
-            try:
-                m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{p.pid}/status").read_text())
-                hwm = max(hwm, int(m.group(1)) * 1024) if m else hwm
-            except OSError:
-                pass
-            time.sleep(0.05)
-        p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, time.perf_counter() - t, hwm, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
-
-
 def read_metrics(out):
     train, val = [], []
     for line in (out / "metrics.jsonl").read_text().splitlines():
@@ -212,7 +188,7 @@ def run(side, args, data, context, steps, seed, eval_every, reuse=False):
     RUNS.mkdir(parents=True, exist_ok=True)
     log = RUNS / f"{out.name}.log"
     print(f"  {side} context {context} steps {steps} seed {seed} …", end="", flush=True)
-    code, wall, rss, maxrss, cpu_s = run_child([str(c) for c in cmd], log)
+    code, wall, rss, maxrss, cpu_s = run_child(cmd, log, ROOT)
     if code != 0:
         print(" failed")
         sys.exit(f"train-speed: {side} failed (exit {code}); see {log}:\n" + log.read_text()[-2000:])

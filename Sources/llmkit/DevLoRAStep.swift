@@ -44,62 +44,29 @@ struct DevLoRAStep: ParsableCommand {
             var rng = TrainRNG(seed: seed)
             if let initOut {
                 let model = try LoRALlamaModel(base: gguf, lora: lora, maxSequence: 1, gradCheckpoint: false, rng: &rng)
-                try write(model.parameters, values: true, to: initOut, metadata: [:])
+                try DevStepIO.write(model.parameters, values: true, to: initOut, metadata: [:])
             } else if let n = bench {
                 let model = try LoRALlamaModel(base: gguf, lora: lora, maxSequence: length, gradCheckpoint: gradCheckpoint, rng: &rng)
                 model.pool = pool
                 try runBench(model, steps: n, rng: &rng)
             } else {
                 guard let tokens, let out else { throw ValidationError("give --tokens and --out (or --init-out, or --bench)") }
-                let b = try loadBatch(tokens)
+                let b = try DevStepIO.loadBatch(tokens)
                 let model = try LoRALlamaModel(base: gguf, lora: lora, maxSequence: b.length, gradCheckpoint: gradCheckpoint, rng: &rng)
                 model.pool = pool
-                if let adapterIn { try load(model.parameters, from: adapterIn) }
+                if let adapterIn {
+                    try DevStepIO.load(model.parameters, from: adapterIn) {
+                        "tensor \($0) is not a LoRA parameter of this model (rank \(rank), targets \(targets))"
+                    }
+                }
                 let loss = try model.forwardBackward(inputs: b.inputs, targets: b.targets, batch: b.batch, length: b.length,
                                                      gradScale: 1, rng: &rng)
-                try write(model.parameters, values: false, to: out, metadata: ["loss": String(format: "%.9g", loss)])
+                try DevStepIO.write(model.parameters, values: false, to: out, metadata: ["loss": String(format: "%.9g", loss)])
             }
         } catch let e as ValidationError {
             throw e
         } catch {
             fail(error)
-        }
-    }
-
-    private func loadBatch(_ path: String) throws -> (batch: Int, length: Int, inputs: [Int32], targets: [Int32]) {
-        guard let obj = try JSON.parseFile(path) as? [String: Any] else { throw FinetuneError.data(file: path, message: "not a JSON object") }
-        guard let b = JSON.int(obj["batch"]), let t = JSON.int(obj["length"]), b > 0, t > 0 else {
-            throw FinetuneError.data(file: path, message: "needs positive integer batch and length")
-        }
-        func ints(_ key: String) throws -> [Int32] {
-            guard let a = obj[key] as? [Any] else { throw FinetuneError.data(file: path, message: "needs an array \(key)") }
-            return try a.map {
-                guard let v = JSON.int($0), let i = Int32(exactly: v) else { throw FinetuneError.data(file: path, message: "\(key) holds a non-integer") }
-                return i
-            }
-        }
-        return (b, t, try ints("inputs"), try ints("targets"))
-    }
-
-    private func load(_ params: [Parameter], from path: String) throws {
-        let file = try SafetensorsFile(path: path)
-        let known = Set(params.map(\.name))
-        if let extra = file.tensors.map(\.name).sorted().first(where: { !known.contains($0) }) {
-            throw FinetuneError.data(file: path, message: "tensor \(extra) is not a LoRA parameter of this model (rank \(rank), targets \(targets))")
-        }
-        for p in params {
-            guard let t = file.tensor(named: p.name) else { throw FinetuneError.data(file: path, message: "missing tensor \(p.name)") }
-            guard t.dtype == .f32, t.shape == p.shape else {
-                throw FinetuneError.data(file: path, message: "\(p.name) is \(t.dtype) \(t.shape), expected F32 \(p.shape)")
-            }
-            UnsafeMutableRawBufferPointer(p.value).copyMemory(from: file.data(of: t))
-        }
-    }
-
-    private func write(_ params: [Parameter], values: Bool, to path: String, metadata: [String: String]) throws {
-        let specs = params.map { SafetensorsTensorSpec(name: $0.name, dtype: .f32, shape: $0.shape) }
-        try SafetensorsWriter.write(to: path, tensors: specs, metadata: metadata) { i, sink in
-            try sink.write(UnsafeRawBufferPointer(values ? params[i].value : params[i].grad))
         }
     }
 
@@ -126,12 +93,7 @@ struct DevLoRAStep: ParsableCommand {
         model.profile = profile
         var fb = 0.0, optTime = 0.0, best = Double.infinity
         var lastLoss: Float = 0
-        func cpuSeconds() -> Double {
-            var u = rusage()
-            getrusage(RUSAGE_SELF.rawValue, &u)
-            return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) * 1e-6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6
-        }
-        let cpu0 = cpuSeconds()
+        let cpu0 = DevStepIO.cpuSeconds()
         let start = Date()
         for _ in 0..<steps {
             let s0 = Date()
@@ -140,7 +102,7 @@ struct DevLoRAStep: ParsableCommand {
             lastLoss = l; fb += a; optTime += b
         }
         let total = Date().timeIntervalSince(start)
-        let cpu = cpuSeconds() - cpu0
+        let cpu = DevStepIO.cpuSeconds() - cpu0
         let tokens = Double(B * T * steps)
         let lora = model.lora
         print("lora llama L\(cfg.layers) C\(cfg.dim) H\(cfg.heads)/\(cfg.kvHeads) F\(cfg.ffnDim) V\(cfg.vocabularySize), rank \(lora.rank), targets "
@@ -151,10 +113,6 @@ struct DevLoRAStep: ParsableCommand {
                      optTime / Double(steps) * 1e3, lastLoss))
         print(String(format: "CPU time %.1f ms per step (%.1f tokens per CPU-second)", cpu / Double(steps) * 1e3, tokens / cpu))
         print(String(format: "peak RSS %.0f MB, activations %.0f MB", Double(peakResidentBytes()) / 1e6, Double(model.activationBytes) / 1e6))
-        print("per step, ms:      forward  backward")
-        for f in OpProfile.Family.allCases {
-            let s = profile.seconds[f.rawValue]
-            print("  " + f.name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %8.2f  %8.2f", s[0] / Double(steps) * 1e3, s[1] / Double(steps) * 1e3))
-        }
+        DevStepIO.printProfile(profile, steps: steps)
     }
 }

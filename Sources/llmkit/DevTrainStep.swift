@@ -35,7 +35,7 @@ struct DevTrainStep: ParsableCommand {
             if let initOut {
                 var rng = TrainRNG(seed: seed)
                 let model = try makeTrainModel(config: cfg, rng: &rng)
-                try write(model.parameters, values: true, to: initOut, metadata: [:])
+                try DevStepIO.write(model.parameters, values: true, to: initOut, metadata: [:])
             } else if let n = bench {
                 try runBench(cfg, steps: n, pool: pool)
             } else {
@@ -45,12 +45,12 @@ struct DevTrainStep: ParsableCommand {
                 cfg.dropout = 0
                 let model = try makeTrainModel(config: cfg)
                 (model as? TrainModelRuntime)?.pool = pool
-                try load(model.parameters, from: weights)
-                let b = try loadBatch(tokens)
+                try DevStepIO.load(model.parameters, from: weights)
+                let b = try DevStepIO.loadBatch(tokens)
                 var rng = TrainRNG(seed: seed)
                 let loss = try model.forwardBackward(inputs: b.inputs, targets: b.targets, batch: b.batch, length: b.length,
                                                      gradScale: 1, rng: &rng)
-                try write(model.parameters, values: false, to: out, metadata: ["loss": String(format: "%.9g", loss)])
+                try DevStepIO.write(model.parameters, values: false, to: out, metadata: ["loss": String(format: "%.9g", loss)])
             }
         } catch let e as ValidationError {
             throw e
@@ -69,40 +69,6 @@ struct DevTrainStep: ParsableCommand {
         }
         try cfg.validate()
         return cfg
-    }
-
-    private func loadBatch(_ path: String) throws -> (batch: Int, length: Int, inputs: [Int32], targets: [Int32]) {
-        guard let obj = try JSON.parseFile(path) as? [String: Any] else { throw FinetuneError.data(file: path, message: "not a JSON object") }
-        guard let b = JSON.int(obj["batch"]), let t = JSON.int(obj["length"]) else {
-            throw FinetuneError.data(file: path, message: "needs integer batch and length")
-        }
-        func ints(_ key: String) throws -> [Int32] {
-            guard let a = obj[key] as? [Any] else { throw FinetuneError.data(file: path, message: "needs an array \(key)") }
-            return try a.map {
-                guard let v = JSON.int($0), let i = Int32(exactly: v) else { throw FinetuneError.data(file: path, message: "\(key) holds a non-integer") }
-                return i
-            }
-        }
-        return (b, t, try ints("inputs"), try ints("targets"))
-    }
-
-    private func load(_ params: [Parameter], from path: String) throws {
-        let file = try SafetensorsFile(path: path)
-        for p in params {
-            guard let t = file.tensor(named: p.name) else { throw FinetuneError.data(file: path, message: "missing tensor \(p.name)") }
-            guard t.dtype == .f32, t.shape == p.shape else {
-                throw FinetuneError.data(file: path, message: "\(p.name) is \(t.dtype) \(t.shape), expected F32 \(p.shape)")
-            }
-            let raw = file.data(of: t)
-            UnsafeMutableRawBufferPointer(p.value).copyMemory(from: raw)
-        }
-    }
-
-    private func write(_ params: [Parameter], values: Bool, to path: String, metadata: [String: String]) throws {
-        let specs = params.map { SafetensorsTensorSpec(name: $0.name, dtype: .f32, shape: $0.shape) }
-        try SafetensorsWriter.write(to: path, tensors: specs, metadata: metadata) { i, sink in
-            try sink.write(UnsafeRawBufferPointer(values ? params[i].value : params[i].grad))
-        }
     }
 
     private func runBench(_ cfg: ModelConfig, steps: Int, pool: ThreadPool) throws {
@@ -135,12 +101,7 @@ struct DevTrainStep: ParsableCommand {
         runtime?.profile = profile
         var fb = 0.0, optTime = 0.0, best = Double.infinity
         var lastLoss: Float = 0
-        func cpuSeconds() -> Double {
-            var u = rusage()
-            getrusage(RUSAGE_SELF.rawValue, &u)
-            return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) * 1e-6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6
-        }
-        let cpu0 = cpuSeconds()
+        let cpu0 = DevStepIO.cpuSeconds()
         let start = Date()
         for _ in 0..<steps {
             let s0 = Date()
@@ -149,7 +110,7 @@ struct DevTrainStep: ParsableCommand {
             lastLoss = l; fb += a; optTime += b
         }
         let total = Date().timeIntervalSince(start)
-        let cpu = cpuSeconds() - cpu0
+        let cpu = DevStepIO.cpuSeconds() - cpu0
         let tokens = Double(B * T * steps)
         print(cfg.architecture + String(format: " L%d C%d H%d F%d V%d, batch %d × %d, dropout %.2f, %d threads, %d steps",
                      cfg.layers, cfg.dim, cfg.heads, cfg.ffnDim, cfg.vocabularySize, B, T, cfg.dropout,
@@ -162,10 +123,6 @@ struct DevTrainStep: ParsableCommand {
         print(String(format: "CPU time %.1f ms per step (%.0f tokens per CPU-second)", cpu / Double(steps) * 1e3, tokens / cpu))
         print(String(format: "peak RSS %.0f MB, activations %.0f MB", Double(peakResidentBytes()) / 1e6,
                      Double(runtime?.activationBytes ?? 0) / 1e6))
-        print("per step, ms:      forward  backward")
-        for f in OpProfile.Family.allCases {
-            let s = profile.seconds[f.rawValue]
-            print("  " + f.name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %8.2f  %8.2f", s[0] / Double(steps) * 1e3, s[1] / Double(steps) * 1e3))
-        }
+        DevStepIO.printProfile(profile, steps: steps)
     }
 }

@@ -129,6 +129,22 @@ final class CorpusTests: XCTestCase {
         XCTAssertEqual(CommentExtractor.comments(in: src, language: .swift), ["real"])
     }
 
+    // CodeLexer (under both the comment extractor and the dataset extractors): a comment between an operator and a
+    // regex does not hide the operator, and code inside a template substitution tells regex from division by its own
+    // tokens; comments inside substitutions are comments too.
+    func testCodeLexerRegexAfterCommentAndInsideTemplates() {
+        func tokens(_ src: String) -> [String] {
+            let b = Array(src.utf8)
+            return CodeLexer.tokens(b, .javascript).map { "\($0.kind) " + String(decoding: b[$0.start..<$0.end], as: UTF8.self) }
+        }
+        XCTAssertEqual(tokens("x = /* c */ /a}/g"), ["ident x", "punct =", "comment /* c */", "string /a}/g"])
+        XCTAssertEqual(tokens("t = `${a / 2}` // c"), ["ident t", "punct =", "string `${a / 2}`", "comment // c"])
+        let src = Array("s = `${ f(/* in */ 1) }` /* out".utf8)
+        let comments = CodeLexer.comments(src, .javascript)
+        XCTAssertEqual(comments.map { String(decoding: src[$0.start..<$0.end], as: UTF8.self) }, ["/* in */", "/* out"])
+        XCTAssertEqual(comments.map(\.unclosed), [false, true])
+    }
+
     // Unterminated strings, comments, templates and interpolations anywhere: every lexer ends and never crashes.
     func testLexersSurviveTokenSoup() {
         let pieces = ["/*", "*/", "//", "\"", "'", "`", "${", "}", "\\(", ")", "#", "\"\"\"", "'''", "#\"", "\"#", "R\"x(", ")x\"",

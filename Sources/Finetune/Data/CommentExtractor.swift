@@ -1,12 +1,8 @@
 // CommentExtractor: the prose inside source files — line and block comments (doc comments included) and Python
-// docstrings — found by a small lexer per language family that knows the language's strings, so text that only
-// looks like a comment inside a string literal is never taken:
-//   - C family (C, C++, Objective-C): "…" and '…' with escapes, C++ raw strings R"delim(…)delim", digit separators.
-//   - Go: "…" and runes '…' with escapes, raw strings `…`.
-//   - Swift: "…" with \( … ) interpolation (nested code), """…""" multi-line, raw #"…"# / #"""…"""# (any number
-//     of #), nested /* /* */ */ block comments.
-//   - JavaScript / TypeScript: '…' and "…", template literals `…${ code }…` (nested to any depth), regex
-//     literals /…/ (recognized by the token before them).
+// docstrings — found by a lexer that knows the language's strings, so text that only looks like a comment inside a
+// string literal is never taken:
+//   - C family, Go, Swift, JavaScript / TypeScript: the comment tokens of CodeLexer (DatasetLexer.swift), comments
+//     inside Swift interpolations and template substitutions included.
 //   - Python: # comments; strings with r/b/u/f prefixes, '…' "…" '''…''' """…"""; a string that is the first
 //     statement of the module, a class or a def is a docstring (taken), any other string is not.
 //   - Vue: <script> blocks as JavaScript/TypeScript, <!-- … --> comments in the template, <style> skipped.
@@ -40,7 +36,10 @@ public enum CommentExtractor {
     public static func comments(in source: String, language: SourceLanguage) -> [String] {
         var lx = Lexer(Array(source.utf8))
         switch language {
-        case .c, .go, .swift, .javascript: lx.lexCode(language, until: nil)
+        case .c: lx.lexCode(.c)
+        case .go: lx.lexCode(.go)
+        case .swift: lx.lexCode(.swift)
+        case .javascript: lx.lexCode(.javascript)
         case .python: lx.lexPython()
         case .vue: lx.lexVue()
         }
@@ -82,10 +81,6 @@ private struct Lexer {
         }
         return true
     }
-    static func isIdent(_ b: UInt8) -> Bool {
-        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x24 || b >= 0x80
-    }
-
     /// Advances one byte, counting lines.
     @inline(__always) mutating func step() {
         if s[i] == 0x0A { line += 1 }
@@ -116,207 +111,18 @@ private struct Lexer {
         found.append(RawComment(lines: [body], firstLine: line, lastLine: line, standaloneLine: standalone, isBlock: false))
     }
 
-    /// A block comment /* … */ at i (nested when the language nests them); unterminated runs to the end.
-    mutating func blockComment(nested: Bool) {
-        let first = line
-        i += 2
-        let bodyStart = i
-        var depth = 1
-        var bodyEnd = s.count
-        while i < s.count {
-            if nested && s[i] == 0x2F && at(i + 1) == 0x2A {
-                depth += 1
-                i += 2
-            } else if s[i] == 0x2A && at(i + 1) == 0x2F {
-                depth -= 1
-                if depth == 0 {
-                    bodyEnd = i
-                    i += 2
-                    break
-                }
-                i += 2
-            } else {
-                step()
-            }
-        }
-        found.append(RawComment(lines: splitLines(text(bodyStart, min(bodyEnd, s.count))), firstLine: first, lastLine: line,
-                                standaloneLine: false, isBlock: true, starGutter: true))
-    }
-
-    // MARK: strings
-
-    /// A quoted literal with backslash escapes ("…", '…'); stops at an unescaped newline for single-line ones.
-    mutating func quoted(_ q: UInt8) {
-        i += 1
-        while i < s.count {
-            let c = s[i]
-            if c == 0x5C { i += 1; if i < s.count { step() }; continue }
-            if c == q { i += 1; return }
-            if c == 0x0A { return }  // unterminated: stop at the line end
-            step()
-        }
-    }
-
-    /// Go raw string / anything up to a closing byte with no escapes.
-    mutating func rawUntil(_ q: UInt8) {
-        i += 1
-        while i < s.count && s[i] != q { step() }
-        if i < s.count { i += 1 }
-    }
-
-    /// C++ raw string at i (pointing at `R"`): R"delim( … )delim".
-    mutating func cppRaw() -> Bool {
-        var j = i + 2
-        var delim: [UInt8] = []
-        while j < s.count && s[j] != 0x28 && delim.count <= 16 {
-            if s[j] == 0x0A || s[j] == 0x20 || s[j] == 0x5C || s[j] == 0x22 { return false }
-            delim.append(s[j])
-            j += 1
-        }
-        guard j < s.count && s[j] == 0x28 else { return false }
-        let close: [UInt8] = [0x29] + delim + [0x22]
-        i = j + 1
-        while i < s.count {
-            if s[i] == 0x29 && i + close.count <= s.count && Array(s[i..<(i + close.count)]) == close {
-                i += close.count
-                return true
-            }
-            step()
-        }
-        return true
-    }
-
-    /// A Swift string literal at i: `hashes` leading #s already counted (i at the first quote).
-    mutating func swiftString(hashes: Int) {
-        let multi = starts("\"\"\"", i)
-        i += multi ? 3 : 1
-        while i < s.count {
-            let c = s[i]
-            if c == 0x5C {
-                // An escape needs `hashes` #s after the backslash in a raw string.
-                var j = i + 1, h = 0
-                while h < hashes && at(j) == 0x23 { j += 1; h += 1 }
-                if h == hashes {
-                    if at(j) == 0x28 {  // interpolation: code up to the matching ')'
-                        i = j + 1
-                        lexCode(.swift, until: 0x29)
-                        continue
-                    }
-                    i = j
-                    if i < s.count { step() }
-                    continue
-                }
-                i += 1
-                continue
-            }
-            if c == 0x22 {
-                if multi && !starts("\"\"\"", i) { i += 1; continue }
-                var j = i + (multi ? 3 : 1), h = 0
-                while h < hashes && at(j) == 0x23 { j += 1; h += 1 }
-                if h == hashes { i = j; return }
-                i += 1
-                continue
-            }
-            if c == 0x0A && !multi && hashes == 0 { return }
-            step()
-        }
-    }
-
-    /// A JavaScript template literal at i: `…${ code }…`.
-    mutating func template() {
-        i += 1
-        while i < s.count {
-            let c = s[i]
-            if c == 0x5C { i += 1; if i < s.count { step() }; continue }
-            if c == 0x60 { i += 1; return }
-            if c == 0x24 && at(i + 1) == 0x7B {
-                i += 2
-                lexCode(.javascript, until: 0x7D)
-                continue
-            }
-            step()
-        }
-    }
-
-    /// A JavaScript regex literal at i (`/…/flags`, classes may hold '/').
-    mutating func regex() {
-        i += 1
-        var inClass = false
-        while i < s.count {
-            let c = s[i]
-            if c == 0x5C { i += 2; continue }
-            if c == 0x0A { return }
-            if c == 0x5B { inClass = true } else if c == 0x5D { inClass = false } else if c == 0x2F && !inClass { i += 1; break }
-            i += 1
-        }
-        while i < s.count && Lexer.isIdent(s[i]) { i += 1 }
-    }
-
     // MARK: languages
 
-    /// Code of a C-family language from i; with `until` (a closing bracket), returns after the bracket that
-    /// closes the construct that called it (string interpolation, template substitution).
-    mutating func lexCode(_ lang: SourceLanguage, until close: UInt8?) {
-        var depth = 0
-        var lastSignificant: UInt8 = 0   // last non-space byte of code (for regex detection)
-        var lastWordEnd = -1              // end of the last identifier (for `return /re/`)
-        var lastWordStart = -1
-        while i < s.count {
-            let c = s[i]
-            if c == 0x2F && at(i + 1) == 0x2F { lineComment(markerLength: 2); continue }
-            if c == 0x2F && at(i + 1) == 0x2A { blockComment(nested: lang == .swift); continue }
-            if let close {
-                let open: UInt8 = close == 0x29 ? 0x28 : 0x7B
-                if c == open { depth += 1 } else if c == close {
-                    if depth == 0 { i += 1; return }
-                    depth -= 1
-                }
+    /// The comments of C-family, Go, Swift or JavaScript code: CodeLexer's comment tokens, markers removed.
+    mutating func lexCode(_ lang: CodeLexer.Language) {
+        for t in CodeLexer.comments(s, lang, firstLine: line) {
+            if s[t.start + 1] == 0x2F {
+                found.append(RawComment(lines: [text(t.start + 2, t.end)], firstLine: t.line, lastLine: t.line,
+                                        standaloneLine: lineStartsAt(t.start), isBlock: false))
+            } else {
+                found.append(RawComment(lines: splitLines(text(t.start + 2, t.unclosed ? t.end : t.end - 2)), firstLine: t.line,
+                                        lastLine: t.endLine, standaloneLine: false, isBlock: true, starGutter: true))
             }
-            switch (lang, c) {
-            case (_, 0x22) where lang != .swift:
-                if lang == .c && at(i - 1) == 0x52 && (i < 2 || !Lexer.isIdent(s[i - 2]) || [0x38, 0x4C, 0x75, 0x55].contains(s[i - 2])) {
-                    i -= 1
-                    if cppRaw() { lastSignificant = 0x22; continue }
-                    i += 1
-                }
-                quoted(0x22)
-            case (.swift, 0x22):
-                swiftString(hashes: 0)
-            case (.swift, 0x23):
-                var j = i, h = 0
-                while at(j) == 0x23 { j += 1; h += 1 }
-                if at(j) == 0x22 { i = j; swiftString(hashes: h) } else { i = j }
-            case (.c, 0x27):
-                if i > 0 && s[i - 1] >= 0x30 && s[i - 1] <= 0x39 { i += 1 } else { quoted(0x27) }  // 1'000 separators
-            case (.go, 0x27), (.javascript, 0x27):
-                quoted(0x27)
-            case (.go, 0x60):
-                rawUntil(0x60)
-            case (.javascript, 0x60):
-                template()
-            case (.javascript, 0x2F):
-                let word = lastWordEnd >= 0 ? text(lastWordStart, lastWordEnd) : ""
-                let afterKeyword = lastWordEnd >= 0 && ["return", "typeof", "case", "do", "else", "in", "of", "void", "yield", "await", "delete", "throw", "new"].contains(word)
-                if lastSignificant == 0 || afterKeyword || "(,=:[!&|?{};+-*%<>~^".utf8.contains(lastSignificant) {
-                    regex()
-                } else {
-                    i += 1
-                }
-            default:
-                if Lexer.isIdent(c) {
-                    let st = i
-                    while i < s.count && Lexer.isIdent(s[i]) { i += 1 }
-                    lastWordStart = st
-                    lastWordEnd = i
-                    lastSignificant = s[i - 1]
-                    continue
-                }
-                step()
-                if c != 0x20 && c != 0x09 && c != 0x0A && c != 0x0D { lastSignificant = c; lastWordEnd = -1 }
-                continue
-            }
-            lastSignificant = 0x22
-            lastWordEnd = -1
         }
     }
 
@@ -345,7 +151,7 @@ private struct Lexer {
             // A string, with an optional prefix.
             var j = i
             while j < s.count && j - i < 2 && "rRbBuUfF".utf8.contains(s[j]) { j += 1 }
-            if at(j) == 0x22 || at(j) == 0x27, j == i || !Lexer.isIdent(at(i - 1)) {
+            if at(j) == 0x22 || at(j) == 0x27, j == i || !CodeLexer.isIdent(at(i - 1)) {
                 let isDoc = expectDocstring && !lineHasCode && depth == 0
                 let first = line
                 i = j
@@ -373,9 +179,9 @@ private struct Lexer {
                 lastSignificant = 0x22
                 continue
             }
-            if Lexer.isIdent(c) {
+            if CodeLexer.isIdent(c) {
                 let st = i
-                while i < s.count && Lexer.isIdent(s[i]) { i += 1 }
+                while i < s.count && CodeLexer.isIdent(s[i]) { i += 1 }
                 if !lineHasCode { lineWord = text(st, i) }
                 lineHasCode = true
                 expectDocstring = false
@@ -417,7 +223,7 @@ private struct Lexer {
                 if tag == "script" {
                     var sub = Lexer(Array(s[i..<e]))
                     sub.line = line
-                    sub.lexCode(.javascript, until: nil)
+                    sub.lexCode(.javascript)
                     found += sub.found
                 }
                 while i < e { step() }

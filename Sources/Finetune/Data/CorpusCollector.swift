@@ -60,17 +60,9 @@ public enum CorpusCollector {
         var docs: [String] = []
         var visited = Set<FileID>()
         for root in roots {
-            var st = stat()
-            guard stat(root, &st) == 0 else { throw FinetuneError.data(file: root, message: "no such file or folder") }
-            var files: [(path: String, rel: String)] = []
-            if (st.st_mode & S_IFMT) == S_IFDIR {
-                var active = Set<FileID>()
-                walk(root, rel: "", options: options, visited: &visited, active: &active, files: &files, stats: &stats)
-            } else {
-                files.append((root, (root as NSString).lastPathComponent))
-            }
-            for f in files {
-                guard let (kind, doc) = read(f.path, rel: f.rel, options: options, stats: &stats) else { continue }
+            for f in try files(of: root, options: options, visited: &visited, stats: &stats) {
+                let rel = f.rel.isEmpty ? (root as NSString).lastPathComponent : f.rel
+                guard let (kind, doc) = read(f.path, rel: rel, options: options, stats: &stats) else { continue }
                 guard doc.unicodeScalars.count >= max(options.minCharacters, 1) else { stats.skipped["too short", default: 0] += 1; continue }
                 guard seen.insert(doc).inserted else { stats.skipped["duplicate", default: 0] += 1; continue }
                 docs.append(doc)
@@ -87,6 +79,18 @@ public enum CorpusCollector {
     }
 
     struct FileID: Hashable { let dev: UInt64; let ino: UInt64 }
+
+    /// The files of one DIR argument: a folder's (see `walk`), or a file itself with rel "". Throws when it does not exist.
+    static func files(of root: String, options: CorpusOptions, visited: inout Set<FileID>,
+                      stats: inout CorpusStats) throws -> [(path: String, rel: String)] {
+        var st = stat()
+        guard stat(root, &st) == 0 else { throw FinetuneError.data(file: root, message: "no such file or folder") }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { return [(root, "")] }
+        var files: [(path: String, rel: String)] = []
+        var active = Set<FileID>()
+        walk(root, rel: "", options: options, visited: &visited, active: &active, files: &files, stats: &stats)
+        return files
+    }
 
     /// Files under `dir` (depth-first, sorted names), skipping ignored folders and symlink loops.
     static func walk(_ dir: String, rel: String, options: CorpusOptions, visited: inout Set<FileID>, active: inout Set<FileID>,

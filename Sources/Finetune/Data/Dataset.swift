@@ -136,17 +136,9 @@ public enum DatasetExtractor {
         var files: [(path: String, source: String, lang: String)] = []
         var visited = Set<CorpusCollector.FileID>()
         for root in roots {
-            var st = stat()
-            guard stat(root, &st) == 0 else { throw FinetuneError.data(file: root, message: "no such file or folder") }
+            let found = try CorpusCollector.files(of: root, options: CorpusOptions(), visited: &visited, stats: &corpusStats)
             let absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
             let rootName = URL(fileURLWithPath: absolute).standardizedFileURL.lastPathComponent
-            var found: [(path: String, rel: String)] = []
-            if (st.st_mode & S_IFMT) == S_IFDIR {
-                var active = Set<CorpusCollector.FileID>()
-                CorpusCollector.walk(root, rel: "", options: CorpusOptions(), visited: &visited, active: &active, files: &found, stats: &corpusStats)
-            } else {
-                found.append((root, ""))
-            }
             for f in found {
                 let name = (f.path as NSString).lastPathComponent
                 guard let lang = language(ofFile: name) else { stats.skipped["other extension", default: 0] += 1; continue }

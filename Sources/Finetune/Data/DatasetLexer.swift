@@ -1,14 +1,18 @@
-// DatasetLexer: the tokens of Go, Swift and JavaScript/TypeScript source that the dataset extractors need to find
-// whole functions and components — identifiers, punctuation, string literals and comments, each with its byte range
-// and line — so a brace inside a string, rune or comment never opens or closes a block.
-// What each language's literals are (the same rules as CommentExtractor's comment lexer):
+// DatasetLexer: the tokens of Go, Swift, JavaScript/TypeScript and C-family source — identifiers, punctuation, string
+// literals and comments, each with its byte range and line — so a brace inside a string, rune or comment never opens
+// or closes a block (the dataset extractors), and text that only looks like a comment inside a string is never taken
+// as one (CommentExtractor, which reads the comment tokens). What each language's literals are:
 //   - Go: "…" and runes '…' with backslash escapes, raw strings `…` (may span lines), // and /* */ comments.
 //   - Swift: "…" and """…""" with \( … ) interpolation (code nested to any depth), raw #"…"# / #"""…"""# with any
 //     number of #s, nested /* /* */ */ comments.
 //   - JavaScript / TypeScript: '…' "…", template literals `…${ code }…` (nested), regex literals /…/ (recognized by
-//     the token before them), // and /* */ comments.
+//     the code token before them, comments skipped), // and /* */ comments.
+//   - C family (C, C++, Objective-C): "…" and '…' with escapes, C++ raw strings R"delim(…)delim", digit separators
+//     (1'000), // and /* */ comments.
 // A string literal (with its interpolations) is one token; numbers are identifier tokens; every other byte that is
-// not white space is a one-byte punctuation token. Not here: what a function is (DatasetGo/Swift/Vue).
+// not white space is a one-byte punctuation token. Comments inside interpolations and template substitutions are not
+// tokens (they are inside a string token) but are kept apart for `comments`. Not here: what a function is
+// (DatasetGo/Swift/Vue), cleaning comment text (CommentExtractor).
 
 struct CodeToken: Equatable {
     enum Kind { case ident, string, comment, punct }
@@ -19,22 +23,34 @@ struct CodeToken: Equatable {
     /// 0-based line of the first and last byte.
     var line: Int
     var endLine: Int
+    /// A block comment that runs to the end of the source without its closing */.
+    var unclosed = false
 }
 
 struct CodeLexer {
-    enum Language { case go, swift, javascript }
+    enum Language { case go, swift, javascript, c }
 
     let s: [UInt8]
     let lang: Language
     var i = 0
     var line = 0
     var tokens: [CodeToken] = []
+    /// Comments inside string literals' code (interpolations, template substitutions), which are not tokens.
+    var innerComments: [CodeToken] = []
 
     /// The tokens of `source` in `lang`.
     static func tokens(_ source: [UInt8], _ lang: Language) -> [CodeToken] {
         var lx = CodeLexer(s: source, lang: lang)
         lx.run(until: nil, emit: true)
         return lx.tokens
+    }
+
+    /// Every comment of `source` in `lang` in source order, those inside interpolations and template substitutions
+    /// included; lines counted from `firstLine`.
+    static func comments(_ source: [UInt8], _ lang: Language, firstLine: Int = 0) -> [CodeToken] {
+        var lx = CodeLexer(s: source, lang: lang, line: firstLine)
+        lx.run(until: nil, emit: true)
+        return (lx.tokens.filter { $0.kind == .comment } + lx.innerComments).sorted { $0.start < $1.start }
     }
 
     @inline(__always) func at(_ k: Int) -> UInt8 { k >= 0 && k < s.count ? s[k] : 0 }
@@ -49,24 +65,32 @@ struct CodeLexer {
     }
 
     /// Lexes code from i. With `until` (')' or '}'), returns just after the bracket that closes the enclosing
-    /// interpolation / template substitution. `emit` false lexes without recording (code inside a literal).
+    /// interpolation / template substitution. `emit` false lexes without recording tokens (code inside a literal);
+    /// its comments go to `innerComments`.
     mutating func run(until close: UInt8?, emit: Bool) {
         var depth = 0
+        var prev: CodeToken?  // the last token of this run that is not a comment (regex detection)
         while i < s.count {
             let c = s[i]
             let start = i, startLine = line
             func add(_ lx: inout CodeLexer, _ kind: CodeToken.Kind) {
-                if emit { lx.tokens.append(CodeToken(kind: kind, start: start, end: lx.i, line: startLine, endLine: lx.line)) }
+                let t = CodeToken(kind: kind, start: start, end: lx.i, line: startLine, endLine: lx.line)
+                if emit { lx.tokens.append(t) }
+                prev = t
             }
             if c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D || c == 0x0C { step(); continue }
             if c == 0x2F && at(i + 1) == 0x2F {
                 while i < s.count && s[i] != 0x0A { i += 1 }
                 var e = i
                 if e > start && s[e - 1] == 0x0D { e -= 1 }
-                if emit { tokens.append(CodeToken(kind: .comment, start: start, end: e, line: startLine, endLine: startLine)) }
+                addComment(CodeToken(kind: .comment, start: start, end: e, line: startLine, endLine: startLine), emit: emit)
                 continue
             }
-            if c == 0x2F && at(i + 1) == 0x2A { blockComment(nested: lang == .swift); add(&self, .comment); continue }
+            if c == 0x2F && at(i + 1) == 0x2A {
+                let closed = blockComment(nested: lang == .swift)
+                addComment(CodeToken(kind: .comment, start: start, end: i, line: startLine, endLine: line, unclosed: !closed), emit: emit)
+                continue
+            }
             if let close {
                 let open: UInt8 = close == 0x29 ? 0x28 : 0x7B
                 if c == open { depth += 1 } else if c == close {
@@ -77,6 +101,11 @@ struct CodeLexer {
             switch (lang, c) {
             case (.go, 0x22), (.go, 0x27), (.javascript, 0x22), (.javascript, 0x27):
                 quoted(c); add(&self, .string)
+            case (.c, 0x22):
+                if !cppRawString() { quoted(c) }
+                add(&self, .string)
+            case (.c, 0x27) where !(i > 0 && s[i - 1] >= 0x30 && s[i - 1] <= 0x39):  // not a digit separator (1'000)
+                quoted(c); add(&self, .string)
             case (.go, 0x60):
                 i += 1
                 while i < s.count && s[i] != 0x60 { step() }
@@ -84,7 +113,7 @@ struct CodeLexer {
                 add(&self, .string)
             case (.javascript, 0x60):
                 template(); add(&self, .string)
-            case (.javascript, 0x2F) where regexAllowed():
+            case (.javascript, 0x2F) where regexAllowed(after: prev):
                 regex(); add(&self, .string)
             case (.swift, 0x22):
                 swiftString(hashes: 0); add(&self, .string)
@@ -110,19 +139,25 @@ struct CodeLexer {
         return at(j) == 0x22
     }
 
-    /// A JS regex literal may start here: after an operator, an opening bracket, or a keyword like `return`.
-    func regexAllowed() -> Bool {
+    mutating func addComment(_ t: CodeToken, emit: Bool) {
+        if emit { tokens.append(t) } else { innerComments.append(t) }
+    }
+
+    /// A JS regex literal may start here: after an operator, an opening bracket, or a keyword like `return` (`last`
+    /// is the code token before, nil at the start of the code).
+    func regexAllowed(after last: CodeToken?) -> Bool {
         guard at(i + 1) != 0x2F && at(i + 1) != 0x2A else { return false }
-        guard let last = tokens.last else { return true }
+        guard let last else { return true }
         if last.kind == .ident {
             let word = String(decoding: s[last.start..<last.end], as: UTF8.self)
             return ["return", "typeof", "case", "do", "else", "in", "of", "void", "yield", "await", "delete", "throw", "new"].contains(word)
         }
-        if last.kind == .string || last.kind == .comment { return false }
+        if last.kind == .string { return false }
         return "(,=:[!&|?{};+-*%<>~^".utf8.contains(s[last.start])
     }
 
-    mutating func blockComment(nested: Bool) {
+    /// A /* */ comment at i; false when the source ends before it closes.
+    mutating func blockComment(nested: Bool) -> Bool {
         i += 2
         var depth = 1
         while i < s.count {
@@ -130,11 +165,36 @@ struct CodeLexer {
             if s[i] == 0x2A && at(i + 1) == 0x2F {
                 i += 2
                 depth -= 1
-                if depth == 0 { return }
+                if depth == 0 { return true }
                 continue
             }
             step()
         }
+        return false
+    }
+
+    /// A C++ raw string R"delim( … )delim" when i is at the quote after an R (or u8R, LR, uR, UR); false, with i
+    /// unchanged, when it is not one. An unclosed one runs to the end.
+    mutating func cppRawString() -> Bool {
+        guard at(i - 1) == 0x52, i < 2 || !CodeLexer.isIdent(s[i - 2]) || [0x38, 0x4C, 0x75, 0x55].contains(s[i - 2]) else { return false }
+        var j = i + 1
+        var delim: [UInt8] = []
+        while j < s.count && s[j] != 0x28 && delim.count <= 16 {
+            if s[j] == 0x0A || s[j] == 0x20 || s[j] == 0x5C || s[j] == 0x22 { return false }
+            delim.append(s[j])
+            j += 1
+        }
+        guard j < s.count && s[j] == 0x28 else { return false }
+        let close: [UInt8] = [0x29] + delim + [0x22]
+        i = j + 1
+        while i < s.count {
+            if s[i] == 0x29 && i + close.count <= s.count && Array(s[i..<(i + close.count)]) == close {
+                i += close.count
+                return true
+            }
+            step()
+        }
+        return true
     }
 
     /// "…" or '…' with escapes; an unescaped newline ends an unterminated one.

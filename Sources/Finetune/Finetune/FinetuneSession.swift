@@ -154,17 +154,7 @@ public enum FinetuneSession {
                                 validationFile: setup.validationFile, validationExamples: valExamples.count)
 
         // The checkpoint to resume from.
-        var resumeFrom: (step: Int, path: String, state: FinetuneState)? = nil
-        if setup.resume {
-            let removed = Checkpoint.removeTemporary(run: setup.run)
-            if !removed.isEmpty { log("resume: removed half-written \(removed.joined(separator: ", "))") }
-            guard let newest = Checkpoint.list(run: setup.run).last else {
-                throw FinetuneError.checkpoint(file: Checkpoint.directory(run: setup.run), message: "no complete checkpoint to resume from")
-            }
-            resumeFrom = (newest.step, newest.path, try readState(newest.path))
-        } else if !Checkpoint.list(run: setup.run).isEmpty {
-            throw FinetuneError.config("\(setup.run) already holds a run with checkpoints; continue it with --resume or choose another --out")
-        }
+        let resumeFrom = try Checkpoint.resumePoint(run: setup.run, resume: setup.resume, log: log) { try readState($0) }
 
         var rng = TrainRNG(seed: o.seed)
         let pool = o.threads == ThreadPool.shared.size ? ThreadPool.shared : ThreadPool(threads: o.threads)
@@ -324,13 +314,7 @@ public enum FinetuneSession {
     }
 
     public static func readState(_ path: String) throws -> FinetuneState {
-        let file = path + "/state.json"
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw FinetuneError.checkpoint(file: file, message: "cannot read")
-        }
-        do { return try JSONDecoder().decode(FinetuneState.self, from: data) } catch {
-            throw FinetuneError.checkpoint(file: file, message: "not a fine-tuning state (a `llmkit train` run?): \(error)")
-        }
+        try Checkpoint.readState(path, as: FinetuneState.self, what: "a fine-tuning state (a `llmkit train` run?)")
     }
 
     static func writeSummary(state: FinetuneState, finalValLoss: Float?, parameters: Int, peakRSS: Int, command: String?, to path: String) throws {

@@ -208,13 +208,37 @@ public enum Checkpoint {
         }
     }
 
+    /// Where a run continues from. With `resume`: half-written checkpoints are removed (and logged), then the newest
+    /// complete checkpoint with its state read by `readState` (none is an error). Without: nil, and a run folder that
+    /// already holds checkpoints is an error.
+    public static func resumePoint<State>(run: String, resume: Bool, log: (String) -> Void,
+                                          readState: (String) throws -> State) throws -> (step: Int, path: String, state: State)? {
+        guard resume else {
+            if !list(run: run).isEmpty {
+                throw FinetuneError.config("\(run) already holds a run with checkpoints; continue it with --resume or choose another --out")
+            }
+            return nil
+        }
+        let removed = removeTemporary(run: run)
+        if !removed.isEmpty { log("resume: removed half-written \(removed.joined(separator: ", "))") }
+        guard let newest = list(run: run).last else {
+            throw FinetuneError.checkpoint(file: directory(run: run), message: "no complete checkpoint to resume from")
+        }
+        return (newest.step, newest.path, try readState(newest.path))
+    }
+
     public static func readState(_ path: String) throws -> TrainState {
+        try readState(path, as: TrainState.self, what: "a training state")
+    }
+
+    /// The state.json of the checkpoint at `path` as `type`; `what` names the type in the error when it is not one.
+    public static func readState<State: Decodable>(_ path: String, as type: State.Type, what: String) throws -> State {
         let file = path + "/state.json"
         guard let data = FileManager.default.contents(atPath: file) else {
             throw FinetuneError.checkpoint(file: file, message: "cannot read")
         }
-        do { return try JSONDecoder().decode(TrainState.self, from: data) } catch {
-            throw FinetuneError.checkpoint(file: file, message: "not a training state: \(error)")
+        do { return try JSONDecoder().decode(type, from: data) } catch {
+            throw FinetuneError.checkpoint(file: file, message: "not \(what): \(error)")
         }
     }
 

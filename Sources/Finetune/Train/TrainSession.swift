@@ -30,17 +30,7 @@ public enum TrainSession {
         try setup.options.validate()
 
         // The checkpoint to resume from, if any.
-        var resumeFrom: (step: Int, path: String, state: TrainState)? = nil
-        if setup.resume {
-            let removed = Checkpoint.removeTemporary(run: setup.run)
-            if !removed.isEmpty { log("resume: removed half-written \(removed.joined(separator: ", "))") }
-            guard let newest = Checkpoint.list(run: setup.run).last else {
-                throw FinetuneError.checkpoint(file: Checkpoint.directory(run: setup.run), message: "no complete checkpoint to resume from")
-            }
-            resumeFrom = (newest.step, newest.path, try Checkpoint.readState(newest.path))
-        } else if !Checkpoint.list(run: setup.run).isEmpty {
-            throw FinetuneError.config("\(setup.run) already holds a run with checkpoints; continue it with --resume or choose another --out")
-        }
+        let resumeFrom = try Checkpoint.resumePoint(run: setup.run, resume: setup.resume, log: log) { try Checkpoint.readState($0) }
         let tokenizerInfo: TokenizerInfo
         if let r = resumeFrom {
             tokenizerInfo = r.state.tokenizer
