@@ -29,8 +29,10 @@ public final class ThreadPool: @unchecked Sendable {
     public init(threads: Int) {
         size = max(1, threads)
         for w in 1..<size {
-            let t = Thread { self.worker(w) }  // workers keep the pool alive: pools live as long as the process
-            t.name = "llmkit-worker-\(w)"
+            let t = Thread {  // workers keep the pool alive: pools live as long as the process
+                setThreadName("llmkit-worker-\(w)")
+                self.worker(w)
+            }
             t.stackSize = 1 << 20
             t.start()
         }
@@ -116,3 +118,7 @@ public final class ThreadPool: @unchecked Sendable {
 
 @inline(__always)
 func spinPause() { llk_pause() }
+
+/// Names the calling thread as `top`, `perf` and /proc/PID/task/*/comm show it (Linux keeps 15 bytes).
+/// Foundation's Thread.name does not reach the OS thread on Linux.
+public func setThreadName(_ name: String) { llk_set_thread_name(name) }

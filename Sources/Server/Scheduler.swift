@@ -11,6 +11,7 @@
 import Dispatch
 import Foundation
 import Infer
+import Quant
 import Synchronization
 
 /// What a request asks of the scheduler: tokens to continue from and how to sample.
@@ -196,8 +197,10 @@ public final class ModelRunner: @unchecked Sendable {
         defaultContext = min(contextLength ?? 4096, model.network.trainedContextLength > 0 ? model.network.trainedContextLength : Int.max)
         forward = StepForward(network: model.network, threads: threads)
         self.log = log
-        let t = Thread { self.loop() }  // the thread keeps its runner alive until the loop ends
-        t.name = "llmkit-decode"
+        let t = Thread {  // the thread keeps its runner alive until the loop ends
+            setThreadName("llmkit-decode")
+            self.loop()
+        }
         t.stackSize = 16 << 20
         thread = t
         t.start()

@@ -19,7 +19,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Model store directory (default: LLMKIT_MODELS or ./models).") var models: String?
     @Option(help: "Sequences decoded together per model.") var parallel = 4
     @Option(help: "Requests waiting per model beyond --parallel before 503 (server busy).") var maxQueue = 512
-    @Option(help: "How long an idle model stays loaded (Go duration: 5m, 1h, 0, -1 = forever).") var keepAlive = "5m"
+    @Option(help: "How long an idle model stays loaded: a Go duration (5m, 1h, 0) or whole seconds; negative = forever (default: OLLAMA_KEEP_ALIVE or 5m; write --keep-alive=-1).")
+    var keepAlive: String?
     @Option(name: .customLong("ctx"), help: "Default context per sequence (default: min(model's, 4096)).") var contextLength: Int?
     @Option(name: [.customShort("t"), .long], help: "Threads per forward pass (default: the core count).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -32,7 +33,9 @@ struct ServeCommand: ParsableCommand {
         guard maxLoadedModels >= 1 else { throw ValidationError("--max-loaded-models must be at least 1") }
         if let c = contextLength, c < 16 { throw ValidationError("--ctx must be at least 16") }
         if let p = port, !(0...65535).contains(p) { throw ValidationError("--port must be 0…65535") }
-        guard KeepAlive.goDuration(keepAlive) != nil else { throw ValidationError("--keep-alive: invalid duration \"\(keepAlive)\"") }
+        if let keepAlive, ServeCommand.keepAliveSeconds(keepAlive) == nil {
+            throw ValidationError("--keep-alive: invalid duration \"\(keepAlive)\" (a Go duration such as 5m, or whole seconds)")
+        }
     }
 
     func run() throws {
@@ -46,7 +49,12 @@ struct ServeCommand: ParsableCommand {
         var config = ServerConfig()
         config.parallel = parallel
         config.maxQueue = maxQueue
-        let seconds = KeepAlive.goDuration(keepAlive)!
+        var seconds = 300.0
+        if let keepAlive {
+            seconds = ServeCommand.keepAliveSeconds(keepAlive)!
+        } else if let env = ProcessInfo.processInfo.environment["OLLAMA_KEEP_ALIVE"], !env.isEmpty {
+            if let s = ServeCommand.keepAliveSeconds(env) { seconds = s } else { logger.warning("OLLAMA_KEEP_ALIVE=\(env) is not a duration; using 5m") }
+        }
         config.keepAlive = seconds < 0 ? .forever : .seconds(seconds)
         config.contextLength = contextLength
         config.threads = threads
@@ -62,6 +70,11 @@ struct ServeCommand: ParsableCommand {
         }
         done.wait()
         if let failure { fail(failure) }
+    }
+
+    /// A keep-alive as Ollama's envconfig reads OLLAMA_KEEP_ALIVE: a Go duration, else whole seconds.
+    static func keepAliveSeconds(_ text: String) -> Double? {
+        KeepAlive.goDuration(text) ?? Int(text.trimmingCharacters(in: .whitespaces)).map(Double.init)
     }
 
     /// OLLAMA_HOST: `host`, `host:port`, `:port` or `scheme://host[:port][/path]` (envconfig.Host()).

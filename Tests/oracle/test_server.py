@@ -820,3 +820,29 @@ def test_sixteen_streaming_clients_for_30_seconds(smollm2, tmp_path):
         print(f"storm: {stats}")
     finally:
         assert srv.stop() == 0
+
+
+@pytest.mark.parametrize("flag,env,forever", [("--keep-alive=-1", None, True), ("--keep-alive=90", None, False),
+                                              (None, "-1", True), (None, "2m", False)])
+def test_default_keep_alive_from_flag_or_environment(smollm2, tmp_path, flag, env, forever):
+    """--keep-alive (or OLLAMA_KEEP_ALIVE) as Ollama's envconfig reads it: a Go duration or whole seconds; negative
+    is forever (/api/ps shows Ollama's far-future expiry)."""
+    old = os.environ.get("OLLAMA_KEEP_ALIVE")
+    if env is not None:
+        os.environ["OLLAMA_KEEP_ALIVE"] = env
+    try:
+        s = Server(make_store(tmp_path, smollm2), *([flag] if flag else []))
+    finally:
+        os.environ.pop("OLLAMA_KEEP_ALIVE", None)
+        if old is not None:
+            os.environ["OLLAMA_KEEP_ALIVE"] = old
+    try:
+        c = ollama.Client(host=s.url)
+        c.generate(model=MODEL, prompt="Hi", options={"num_predict": 1})
+        (m,) = c.ps().models
+        left = m.expires_at.timestamp() - time.time()
+        assert (left > 1e8) if forever else (30 < left < 200), left
+    finally:
+        assert s.stop() == 0
+    bad = subprocess.run([str(BIN), "serve", "--keep-alive", "soon"], capture_output=True, text=True)
+    assert bad.returncode != 0 and 'invalid duration "soon"' in bad.stderr
