@@ -602,6 +602,7 @@ MALFORMED = [
     ("POST", "/api/generate", {"model": "a\\b", "prompt": "x"}, 400, "invalid model name"),
     ("POST", "/api/generate", {"model": "m" * 300, "prompt": "x"}, 400, "invalid model name"),
     ("POST", "/api/generate", '{"model":"' + HUGE + '"}', 413, "request body too large (the limit is 33554432 bytes)"),
+    ("POST", "/api/chat", '{"messages":' + "[" * 1_000_000, 400, "invalid JSON: JSON at byte 523: exceeded max depth (512)"),
     ("POST", "/api/chat", {"messages": []}, 400, "model is required"),
     ("POST", "/api/chat", {"model": MODEL, "messages": "hi"}, 400, "json: cannot unmarshal string into Go struct field ChatRequest.messages of type []api.Message"),
     ("POST", "/api/chat", {"model": MODEL, "messages": ["hi"]}, 400, "json: cannot unmarshal string into Go struct field ChatRequest.messages of type api.Message"),

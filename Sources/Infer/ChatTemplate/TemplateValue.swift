@@ -64,11 +64,19 @@ extension JSON {
     }
 }
 
-/// A strict JSON reader over UTF-8 bytes (RFC 8259), errors naming the byte offset.
+/// A strict JSON reader over UTF-8 bytes (RFC 8259), errors naming the byte offset. Nesting is bounded (the reader
+/// recurses; untrusted text such as a request body of a million "[" must be an error, not a stack overflow).
 private struct JSONReader {
+    static let maxDepth = 512
     let bytes: [UInt8]
     var i = 0
+    var depth = 0
     init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func enter() throws {
+        depth += 1
+        guard depth <= JSONReader.maxDepth else { throw error("exceeded max depth (\(JSONReader.maxDepth))") }
+    }
 
     var atEnd: Bool { i >= bytes.count }
 
@@ -93,6 +101,8 @@ private struct JSONReader {
         case UInt8(ascii: "f"): return try literal("false", .bool(false))
         case UInt8(ascii: "\""): return .string(try string())
         case UInt8(ascii: "["):
+            try enter()
+            defer { depth -= 1 }
             i += 1
             var items: [TemplateValue] = []
             skipSpace()
@@ -108,6 +118,8 @@ private struct JSONReader {
                 return .array(items)
             }
         case UInt8(ascii: "{"):
+            try enter()
+            defer { depth -= 1 }
             i += 1
             var pairs: [(String, TemplateValue)] = []
             skipSpace()
