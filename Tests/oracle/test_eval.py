@@ -146,7 +146,7 @@ def write_tiny_gpt2(path, chars, dim=32, heads=4, ffn=64, layers=2, ctx=64, seed
     return P, dict(dim=dim, heads=heads, layers=layers)
 
 
-def gpt2_logits(P, cfg, ids):
+def gpt2_logits(P, cfg, ids, f16_cache=True):
     """GPT-2 forward in numpy (float64; q, K, V and the attention probabilities rounded to f16 where llama.cpp's
     F16-cache attention rounds them, see Sources/Infer/Attention.swift)."""
     dim, H, L = cfg["dim"], cfg["heads"], cfg["layers"]
@@ -166,7 +166,7 @@ def gpt2_logits(P, cfg, ids):
         h = ln(x, p + "attn_norm")
         qkv = h @ g[p + "attn_qkv.weight"].T + g[p + "attn_qkv.bias"]
         q, k, v = qkv[:, :dim], qkv[:, dim:2 * dim], qkv[:, 2 * dim:]
-        f16 = lambda a: a.astype(np.float32).astype(np.float16).astype(np.float64)  # noqa: E731
+        f16 = (lambda a: a.astype(np.float32).astype(np.float16).astype(np.float64)) if f16_cache else (lambda a: a)  # noqa: E731
         q, k, v = f16(q), f16(k), f16(v)
         o = np.zeros_like(q)
         for hh in range(H):
@@ -192,8 +192,17 @@ def test_tiny_gpt2_char_model_matches_numpy_forward(tmp_path):
     data.write_text(text, encoding="utf-8")
     got = json.loads(llmkit("eval", model, "--data", data, "--ctx", 48, "--json").stdout)
     ids = [chars.index(c) for c in text if c in chars]  # no unknown token: skipped, as CharTokenizer's policy says
-    want = expected(lambda w: gpt2_logits(P, cfg, w), ids, 48, lambda t: chars[t].encode("utf-8"))
-    check(got, want, 1e-6)
+    piece = lambda t: chars[t].encode("utf-8")  # noqa: E731
+    want = expected(lambda w: gpt2_logits(P, cfg, w), ids, 48, piece)
+    # The reference rounds float64 values to f16 where llmkit rounds float32 ones: a value within a float32 ulp of an
+    # f16 rounding boundary can go either way, and which ones do depends on the CPU's BLAS kernel (OpenBLAS's
+    # Sandybridge kernel moves the perplexity by 5e-6 relative; float32-sized perturbations of the reference's
+    # pre-rounding values move it by up to 5.2e-6 over 12 seeds). 2e-5 covers that, and is still 7x tighter than
+    # what leaving out the F16 cache's roundings changes (1.5e-4, asserted below, so the check keeps its teeth).
+    tol = 2e-5
+    check(got, want, tol)
+    unrounded = expected(lambda w: gpt2_logits(P, cfg, w, f16_cache=False), ids, 48, piece)
+    assert abs(unrounded["perplexity"] - want["perplexity"]) > 5 * tol * want["perplexity"]
 
 
 def test_errors(smollm2, tmp_path):
