@@ -1,6 +1,7 @@
 // Quantize: Float rows into any block type llmkit can write, with ggml's reference algorithms (no
 // importance matrix), so the bytes equal llama.cpp's. Non-finite input is refused: llama.cpp's own
 // quantizer rejects such rows too ("quantized data validation failed").
+import CKernels
 import Formats
 
 /// C's float → int8_t as x86 performs it (cvttss2si to int32, then the low byte): values outside int32
@@ -48,11 +49,12 @@ public enum Quantize {
         case .bf16:
             let d = dst.assumingMemoryBound(to: UInt16.self)
             for i in 0..<n { d[i] = floatToBF16(src[i]) }
-        case .q4_0: Q4_0.quantize(src, dst, n)
-        case .q4_1: Q4_1.quantize(src, dst, n)
-        case .q5_0: Q5_0.quantize(src, dst, n)
-        case .q5_1: Q5_1.quantize(src, dst, n)
-        case .q8_0: Q8_0.quantize(src, dst, n)
+        // The C kernels (CKernels/quant.c), AVX-512 where the CPU has it; the Swift loops are their references.
+        case .q4_0: llk_quantize_q4_0(src, dst, Int64(n / 32))
+        case .q4_1: llk_quantize_q4_1(src, dst, Int64(n / 32))
+        case .q5_0: llk_quantize_q5_0(src, dst, Int64(n / 32))
+        case .q5_1: llk_quantize_q5_1(src, dst, Int64(n / 32))
+        case .q8_0: llk_quantize_q8_0(src, dst, Int64(n / 32))
         default:
             guard let f = kquant(type) else { throw QuantError.unsupportedType(type.name, operation: "quantization") }
             f(src, dst, n)

@@ -110,6 +110,7 @@ void llk_quantize_q8_K_avx512(const float *x, void *y, int n);
 #include "llk_pause.h"
 #include "llk_ops.h"
 #include "llk_train.h"
+#include "llk_quant.h"
 
 // MARK: tile (GEMM) kernels (gemm.c)
 // A block of outputs at once for a prompt batch: `w_rows` (1...4) weight rows starting at `w`, `w_stride`
