@@ -303,3 +303,283 @@ void llk_quantize_q5_1(const float *x, void *dst, int64_t nblocks) {
 #endif
     llk_quantize_generic(LLK_QUANT_Q5_1, x, dst, nblocks);
 }
+
+// MARK: - K-quant scale searches
+
+static inline int32_t nearest_int(float f) {
+    const float val = f + 12582912.f;
+    int32_t i;
+    memcpy(&i, &val, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static inline int32_t clampi(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/// The part of make_qkx2_quants before the search: min/max (min ≤ 0), sums, the first quants and their error.
+/// Returns 1 when the block is flat (L zeroed, *the_min and *scale set: nothing to search).
+static int qkx2_start(int n, int nmax, const float *x, const float *w, uint8_t *L, int use_mad, float *min_, float *max_,
+                      float *sum_w_, float *sum_x_, float *scale_, float *best_error_) {
+    float min = x[0], max = x[0], sum_w = w[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        const float ww = w[i];
+        sum_w += ww;
+        sum_x += ww * x[i];
+    }
+    if (min > 0) min = 0;
+    *min_ = min;
+    *max_ = max;
+    *sum_w_ = sum_w;
+    *sum_x_ = sum_x;
+    if (max == min) {
+        memset(L, 0, (size_t)n);
+        *scale_ = 0;
+        return 1;
+    }
+    const float iscale = (float)nmax / (max - min);
+    const float scale = 1 / iscale;
+    float best_error = 0;
+    for (int i = 0; i < n; i++) {
+        L[i] = (uint8_t)clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
+        float diff = scale * (float)L[i] + min - x[i];
+        diff = use_mad ? fabsf(diff) : diff * diff;
+        best_error += w[i] * diff;
+    }
+    *scale_ = scale;
+    *best_error_ = best_error;
+    return 0;
+}
+
+float llk_make_qkx2_quants_generic(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *the_min,
+                                   float rmin, float rdelta, int nstep, int use_mad) {
+    float min, max, sum_w, sum_x, scale, best_error;
+    if (qkx2_start(n, nmax, x, weights, L, use_mad, &min, &max, &sum_w, &sum_x, &scale, &best_error) || nstep < 1) {
+        *the_min = -min;
+        return scale;
+    }
+    uint8_t Laux[32];
+    for (int is = 0; is <= nstep; is++) {
+        const float iscale = (rmin + rdelta * (float)is + (float)nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            const int32_t l = clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
+            Laux[i] = (uint8_t)l;
+            const float w = weights[i], fl = (float)l;
+            sum_l += w * fl;
+            sum_l2 += w * fl * fl;
+            sum_xl += w * fl * x[i];
+        }
+        const float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float cur_error = 0;
+            for (int i = 0; i < n; i++) {
+                float diff = this_scale * (float)Laux[i] + this_min - x[i];
+                diff = use_mad ? fabsf(diff) : diff * diff;
+                cur_error += weights[i] * diff;
+            }
+            if (cur_error < best_error) {
+                memcpy(L, Laux, (size_t)n);
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *the_min = -min;
+    return scale;
+}
+
+float llk_make_qx_quants_rmse1_generic(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        const float ax = fabsf(x[i]);
+        if (ax > amax) { amax = ax; max = x[i]; }
+    }
+    if (amax < 1e-15f) {
+        memset(L, 0, (size_t)n);
+        return 0;
+    }
+    float iscale = (float)(-nmax) / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        const int32_t l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)(l + nmax);
+        const float w = x[i] * x[i], fl = (float)l;
+        sumlx += w * x[i] * fl;
+        suml2 += w * fl * fl;
+    }
+    float scale = suml2 != 0 ? sumlx / suml2 : 0;
+    float best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -((float)nmax + 0.1f * (float)is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            const int32_t l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            const float w = x[i] * x[i], fl = (float)l;
+            sumlx += w * x[i] * fl;
+            suml2 += w * fl * fl;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++) L[i] = (int8_t)(nmax + clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1));
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+#if LLK_X86
+T512 static inline __m512i nearest_int512(__m512 f) {
+    const __m512i i = _mm512_castps_si512(_mm512_add_ps(f, _mm512_set1_ps(12582912.f)));
+    return _mm512_sub_epi32(_mm512_and_si512(i, _mm512_set1_epi32(0x007fffff)), _mm512_set1_epi32(0x00400000));
+}
+
+T512 static inline __m512 clamp_lanes(__m512i l, int lo, int hi) {
+    return _mm512_cvtepi32_ps(_mm512_max_epi32(_mm512_set1_epi32(lo), _mm512_min_epi32(_mm512_set1_epi32(hi), l)));
+}
+
+T512 static float qkx2_avx512(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
+                               float rmin, float rdelta, int nstep, int use_mad) {
+    float min, max, sum_w, sum_x, scale, best_error;
+    if (qkx2_start(n, nmax, x, w, L, use_mad, &min, &max, &sum_w, &sum_x, &scale, &best_error) || nstep < 1) {
+        *the_min = -min;
+        return scale;
+    }
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    int best_step = -1;
+    float best_min_used = 0;
+    __m512 fl[32];
+    for (int s0 = 0; s0 <= nstep;) {
+        const int lanes = nstep + 1 - s0 < 16 ? nstep + 1 - s0 : 16;
+        const float min_used = min;
+        const __m512 steps = _mm512_add_ps(_mm512_set1_ps((float)s0), iota);
+        const __m512 iscale = _mm512_div_ps(
+            _mm512_add_ps(_mm512_add_ps(_mm512_set1_ps(rmin), _mm512_mul_ps(_mm512_set1_ps(rdelta), steps)), _mm512_set1_ps((float)nmax)),
+            _mm512_set1_ps(max - min));
+        __m512 sum_l = _mm512_setzero_ps(), sum_l2 = sum_l, sum_xl = sum_l;
+        for (int i = 0; i < n; i++) {
+            fl[i] = clamp_lanes(nearest_int512(_mm512_mul_ps(iscale, _mm512_set1_ps(x[i] - min))), 0, nmax);
+            const __m512 wfl = _mm512_mul_ps(_mm512_set1_ps(w[i]), fl[i]);
+            sum_l = _mm512_add_ps(sum_l, wfl);
+            sum_l2 = _mm512_add_ps(sum_l2, _mm512_mul_ps(wfl, fl[i]));
+            sum_xl = _mm512_add_ps(sum_xl, _mm512_mul_ps(wfl, _mm512_set1_ps(x[i])));
+        }
+        const __m512 sw = _mm512_set1_ps(sum_w), sx = _mm512_set1_ps(sum_x);
+        const __m512 D = _mm512_sub_ps(_mm512_mul_ps(sw, sum_l2), _mm512_mul_ps(sum_l, sum_l));
+        __m512 this_scale = _mm512_div_ps(_mm512_sub_ps(_mm512_mul_ps(sw, sum_xl), _mm512_mul_ps(sx, sum_l)), D);
+        __m512 this_min = _mm512_div_ps(_mm512_sub_ps(_mm512_mul_ps(sum_l2, sx), _mm512_mul_ps(sum_l, sum_xl)), D);
+        const __mmask16 pos = _mm512_cmp_ps_mask(this_min, _mm512_setzero_ps(), _CMP_GT_OQ);
+        this_min = _mm512_mask_mov_ps(this_min, pos, _mm512_setzero_ps());
+        this_scale = _mm512_mask_mov_ps(this_scale, pos, _mm512_div_ps(sum_xl, sum_l2));
+        __m512 cur = _mm512_setzero_ps();
+        for (int i = 0; i < n; i++) {
+            __m512 diff = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(this_scale, fl[i]), this_min), _mm512_set1_ps(x[i]));
+            diff = use_mad ? _mm512_andnot_ps(sign, diff) : _mm512_mul_ps(diff, diff);
+            cur = _mm512_add_ps(cur, _mm512_mul_ps(_mm512_set1_ps(w[i]), diff));
+        }
+        const __mmask16 dpos = _mm512_cmp_ps_mask(D, _mm512_setzero_ps(), _CMP_GT_OQ);
+        float ce[16], ts[16], tm[16];
+        _mm512_storeu_ps(ce, cur);
+        _mm512_storeu_ps(ts, this_scale);
+        _mm512_storeu_ps(tm, this_min);
+        int next = s0 + lanes;
+        for (int k = 0; k < lanes; k++) {
+            if (!((dpos >> k) & 1) || !(ce[k] < best_error)) continue;
+            best_error = ce[k];
+            scale = ts[k];
+            const int moved = tm[k] != min;
+            min = tm[k];
+            best_step = s0 + k;
+            best_min_used = min_used;
+            if (moved) { next = s0 + k + 1; break; }  // later steps see the new min: redo them
+        }
+        s0 = next;
+    }
+    if (best_step >= 0) {
+        const float iscale = (rmin + rdelta * (float)best_step + (float)nmax) / (max - best_min_used);
+        for (int i = 0; i < n; i++) L[i] = (uint8_t)clampi(nearest_int(iscale * (x[i] - best_min_used)), 0, nmax);
+    }
+    *the_min = -min;
+    return scale;
+}
+
+T512 static float qx_rmse1_avx512(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        const float ax = fabsf(x[i]);
+        if (ax > amax) { amax = ax; max = x[i]; }
+    }
+    if (amax < 1e-15f) {
+        memset(L, 0, (size_t)n);
+        return 0;
+    }
+    const float iscale0 = (float)(-nmax) / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        const int32_t l = clampi(nearest_int(iscale0 * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)(l + nmax);
+        const float w = x[i] * x[i], fl = (float)l;
+        sumlx += w * x[i] * fl;
+        suml2 += w * fl * fl;
+    }
+    float scale = suml2 != 0 ? sumlx / suml2 : 0;
+    float best = scale * sumlx;
+    // steps −9…−1, 1…9: lanes 0…15 hold −9…−1, 1…7; the second pass 8, 9
+    static const float step_sets[2][16] = {{-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7},
+                                           {8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}};
+    int best_step = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const int lanes = pass == 0 ? 16 : 2;
+        const __m512 iscale = _mm512_div_ps(
+            _mm512_xor_ps(_mm512_add_ps(_mm512_set1_ps((float)nmax), _mm512_mul_ps(_mm512_set1_ps(0.1f), _mm512_loadu_ps(step_sets[pass]))),
+                          _mm512_set1_ps(-0.0f)),
+            _mm512_set1_ps(max));
+        __m512 slx = _mm512_setzero_ps(), sl2 = slx;
+        for (int i = 0; i < n; i++) {
+            const __m512 fl = clamp_lanes(nearest_int512(_mm512_mul_ps(iscale, _mm512_set1_ps(x[i]))), -nmax, nmax - 1);
+            const float w = x[i] * x[i];
+            slx = _mm512_add_ps(slx, _mm512_mul_ps(_mm512_set1_ps(w * x[i]), fl));
+            sl2 = _mm512_add_ps(sl2, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(w), fl), fl));
+        }
+        float a[16], b[16];
+        _mm512_storeu_ps(a, slx);
+        _mm512_storeu_ps(b, sl2);
+        for (int k = 0; k < lanes; k++) {
+            if (b[k] > 0 && a[k] * a[k] > best * b[k]) {
+                scale = a[k] / b[k];
+                best = scale * a[k];
+                best_step = (int)step_sets[pass][k];
+            }
+        }
+    }
+    if (best_step != 0) {
+        const float iscale = -((float)nmax + 0.1f * (float)best_step) / max;
+        for (int i = 0; i < n; i++) L[i] = (int8_t)(nmax + clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1));
+    }
+    return scale;
+}
+#endif
+
+float llk_make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *the_min,
+                           float rmin, float rdelta, int nstep, int use_mad) {
+#if LLK_X86
+    if (have_avx512()) return qkx2_avx512(n, nmax, x, weights, L, the_min, rmin, rdelta, nstep, use_mad);
+#endif
+    return llk_make_qkx2_quants_generic(n, nmax, x, weights, L, the_min, rmin, rdelta, nstep, use_mad);
+}
+
+float llk_make_qx_quants_rmse1(int n, int nmax, const float *x, int8_t *L) {
+#if LLK_X86
+    if (have_avx512()) return qx_rmse1_avx512(n, nmax, x, L);
+#endif
+    return llk_make_qx_quants_rmse1_generic(n, nmax, x, L);
+}

@@ -22,6 +22,8 @@
 // Q6_K, 210 bytes: ql[128] | qh[64] | scales[16] int8 | d f16; 16 sub-blocks of 16, q in 0..<64, w = d·sc × (q − 32)
 // Q8_K, 292 bytes: d f32 | qs[256] int8 @4 | bsums[16] int16 @260 (sum of each 16 quants); w = d × q.
 //   Only used as the activation side of dot products, never stored in files.
+import CKernels
+
 enum KQuants {
     static let superBlock = 256
 
@@ -334,9 +336,16 @@ extension KQuants {
 
     /// make_qkx2_quants: asymmetric quants L in 0...nmax with a min, searching nstep+1 scales for the lowest
     /// weighted error (absolute when useMAD, else squared). Returns the scale; theMin receives −min (≥ 0).
+    /// The quantizers run the C version (CKernels/quant.c: the candidate scales in vector lanes), bit for bit this one.
     static func makeQkx2Quants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
                                _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: UnsafeMutablePointer<UInt8>,
                                _ rmin: Float, _ rdelta: Float, _ nstep: Int, _ useMAD: Bool) -> Float {
+        llk_make_qkx2_quants(Int32(n), nmax, x, weights, L, &theMin, rmin, rdelta, Int32(nstep), useMAD ? 1 : 0)
+    }
+
+    static func makeQkx2QuantsReference(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
+                                        _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: UnsafeMutablePointer<UInt8>,
+                                        _ rmin: Float, _ rdelta: Float, _ nstep: Int, _ useMAD: Bool) -> Float {
         var min = x[0], max = x[0]
         var sumW = weights[0]
         var sumX = sumW * x[0]
@@ -659,7 +668,8 @@ extension KQuants {
                     let y = dst + b * 210
                     var maxScale: Float = 0, maxAbsScale: Float = 0
                     for ib in 0..<16 {
-                        let scale = makeQxQuants(16, 32, x + 16 * ib, L + 16 * ib, 1, nil)
+                        // makeQxQuants(16, 32, x + 16 * ib, L + 16 * ib, 1, nil) in C (CKernels/quant.c)
+                        let scale = llk_make_qx_quants_rmse1(16, 32, x + 16 * ib, L + 16 * ib)
                         scales[ib] = scale
                         let absScale = abs(scale)
                         if absScale > maxAbsScale { maxAbsScale = absScale; maxScale = scale }

@@ -80,4 +80,57 @@ import Testing
             #expect(got == want, "\(type.name)")
         }
     }
+
+    /// Sub-blocks for the scale searches: weight-like, heavy-tailed, all-positive (min clamps to 0), flat, tiny, ties.
+    static func subBlocks(_ n: Int, count: Int, seed: UInt64) -> [[Float]] {
+        var rng = TestRng(s: seed)
+        var out: [[Float]] = [[Float](repeating: 0, count: n), [Float](repeating: 0.75, count: n),
+                              (0..<n).map { Float($0 % 4) }, (0..<n).map { -Float($0 % 5) * 0.25 },
+                              (0..<n).map { $0 == 3 ? 1e-16 : 0 }, (0..<n).map { Float($0) - Float(n / 2) }]
+        for k in 0..<count {
+            let scale = Float(pow(10.0, Double(Int(rng.next() % 12) - 8)))
+            switch k % 4 {
+            case 0: out.append((0..<n).map { _ in rng.normal() * scale })
+            case 1: out.append((0..<n).map { _ in rng.heavy() * scale })
+            case 2: out.append((0..<n).map { _ in abs(rng.normal()) * scale + scale })
+            default: out.append((0..<n).map { _ in rng.next() % 3 == 0 ? 0 : rng.heavy() * 0.02 })
+            }
+        }
+        return out
+    }
+
+    /// make_qkx2_quants with the parameters Q2_K (16 values, MAD), Q4_K and Q5_K use: scale, min and quants equal.
+    @Test(arguments: [(16, Int32(3), Float(-0.5), Float(0.1), 15, true), (32, 15, -1, 0.1, 20, false), (32, 31, -0.5, 0.1, 15, false)])
+    func qkx2SearchEqualsReference(_ p: (Int, Int32, Float, Float, Int, Bool)) {
+        let (n, nmax, rmin, rdelta, nstep, mad) = p
+        for (k, x) in Self.subBlocks(n, count: 3000, seed: 7 &+ UInt64(nmax)).enumerated() {
+            let w: [Float]
+            if mad { w = x.map { abs($0) } } else {
+                let av = (x.reduce(Float(0)) { $0 + $1 * $1 } / Float(n)).squareRoot()
+                w = x.map { av + abs($0) }
+            }
+            var lRef = [UInt8](repeating: 0, count: n), lC = lRef, lG = lRef, aux = [UInt8](repeating: 0, count: n)
+            var mRef: Float = 0, mC: Float = 0, mG: Float = 0
+            let sRef = KQuants.makeQkx2QuantsReference(n, nmax, x, w, &lRef, &mRef, &aux, rmin, rdelta, nstep, mad)
+            let sC = llk_make_qkx2_quants(Int32(n), nmax, x, w, &lC, &mC, rmin, rdelta, Int32(nstep), mad ? 1 : 0)
+            let sG = llk_make_qkx2_quants_generic(Int32(n), nmax, x, w, &lG, &mG, rmin, rdelta, Int32(nstep), mad ? 1 : 0)
+            let ok = sC.bitPattern == sRef.bitPattern && mC.bitPattern == mRef.bitPattern && lC == lRef
+                && sG.bitPattern == sRef.bitPattern && mG.bitPattern == mRef.bitPattern && lG == lRef
+            #expect(ok, "sub-block \(k) nmax \(nmax): ref \(sRef) \(mRef) \(lRef), lanes \(sC) \(mC) \(lC), C \(sG) \(mG) \(lG); x = \(x)")
+            if !ok { break }
+        }
+    }
+
+    /// make_qx_quants(16, 32, rmse_type 1, no weights), Q6_K's search.
+    @Test func qxSearchEqualsReference() {
+        for (k, x) in Self.subBlocks(16, count: 6000, seed: 99).enumerated() {
+            var lRef = [Int8](repeating: 0, count: 16), lC = lRef, lG = lRef
+            let sRef = KQuants.makeQxQuants(16, 32, x, &lRef, 1, nil)
+            let sC = llk_make_qx_quants_rmse1(16, 32, x, &lC)
+            let sG = llk_make_qx_quants_rmse1_generic(16, 32, x, &lG)
+            let ok = sC.bitPattern == sRef.bitPattern && lC == lRef && sG.bitPattern == sRef.bitPattern && lG == lRef
+            #expect(ok, "sub-block \(k): ref \(sRef) \(lRef), lanes \(sC) \(lC), C \(sG) \(lG); x = \(x)")
+            if !ok { break }
+        }
+    }
 }

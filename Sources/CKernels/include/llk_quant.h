@@ -13,4 +13,17 @@ void llk_quantize_q5_1(const float *x, void *dst, int64_t nblocks);
 void llk_quantize_generic(int type, const float *x, void *dst, int64_t nblocks);
 /// `type` values of llk_quantize_generic.
 enum { LLK_QUANT_Q8_0 = 0, LLK_QUANT_Q4_0 = 1, LLK_QUANT_Q4_1 = 2, LLK_QUANT_Q5_0 = 3, LLK_QUANT_Q5_1 = 4 };
+
+
+// K-quant searches (quant.c), ggml's make_qkx2_quants and make_qx_quants(rmse_type 1, no importance weights) bit
+// for bit: the candidate scales run one per vector lane, each lane in the scalar code's summation order; winners
+// are taken in step order (a winner that moves the min restarts the following steps, as the scalar loop sees the
+// new min). n ≤ 32. The Swift KQuants.makeQkx2Quants / makeQxQuants are the references.
+float llk_make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *the_min,
+                           float rmin, float rdelta, int nstep, int use_mad);
+float llk_make_qx_quants_rmse1(int n, int nmax, const float *x, int8_t *L);
+/// Portable C versions (no vector lanes), for the tests.
+float llk_make_qkx2_quants_generic(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *the_min,
+                                   float rmin, float rdelta, int nstep, int use_mad);
+float llk_make_qx_quants_rmse1_generic(int n, int nmax, const float *x, int8_t *L);
 #endif
