@@ -209,6 +209,7 @@ extension LLMServer {
         let files = try j.object("files", type: "map[string]string")?.fields ?? []
         let adapters = try j.object("adapters", type: "map[string]string")?.fields ?? []
         let template = try j.string("template")
+        if let template { try OllamaTemplate.validate(template) }
         let system = try j.string("system")
         let parameters = try j.object("parameters", type: "map[string]interface {}")?.fields
         let quantize = try j.string("quantize")
