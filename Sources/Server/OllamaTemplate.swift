@@ -137,6 +137,13 @@ public struct OllamaTemplate {
         return .map(GoMap(fields.map { ($0.0, $0.3) }, record: GoMap.Record(typeName: type, json: json)))
     }
 
+    /// A JSON object as one of Ollama's ordered maps (its keys keep their order in `json`).
+    private static func ordered(_ j: JSON) -> GoValue {
+        guard case var .map(m) = GoValue(json: j) else { return GoValue(json: j) }
+        m.ordered = true
+        return .map(m)
+    }
+
     private static func str(_ j: JSON?) -> GoValue { .string(j?.stringValue ?? "") }
 
     /// An api.Message as a *api.Message struct.
@@ -146,7 +153,7 @@ public struct OllamaTemplate {
             let function = record("api.ToolCallFunction", [
                 ("Index", "index", true, .int(f?["index"]?.intValue ?? 0)),
                 ("Name", "name", false, str(f?["name"])),
-                ("Arguments", "arguments", false, f?["arguments"].map { GoValue(json: $0) } ?? .map(GoMap())),
+                ("Arguments", "arguments", false, f?["arguments"].map(ordered) ?? .map(GoMap())),
             ])
             return record("api.ToolCall", [("ID", "id", true, str(c["id"])), ("Function", "function", false, function)])
         }
@@ -167,7 +174,7 @@ public struct OllamaTemplate {
             ("Defs", "$defs", true, p?["$defs"].map { GoValue(json: $0) } ?? .null),
             ("Items", "items", true, p?["items"].map { GoValue(json: $0) } ?? .null),
             ("Required", "required", true, p?["required"].map { GoValue(json: $0) } ?? .list([])),
-            ("Properties", "properties", false, p?["properties"].map { GoValue(json: $0) } ?? .null),
+            ("Properties", "properties", false, p?["properties"].map(ordered) ?? .null),
         ])
         let function = record("api.ToolFunction", [
             ("Name", "name", false, str(f?["name"])), ("Description", "description", true, str(f?["description"])),

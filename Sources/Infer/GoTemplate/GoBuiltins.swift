@@ -38,7 +38,7 @@ enum GoBuiltins {
             throw GoBuiltinError(message: "non-function of type \(f.goType)")
         case "json":
             var out = ""
-            GoFormat.json(a[0].v, sortMaps: false, into: &out)
+            GoFormat.json(a[0].v, into: &out)
             return GoVal(v: .string(out))
         default:
             throw GoBuiltinError(message: "unknown function \(name)")
@@ -53,7 +53,8 @@ enum GoBuiltins {
 
     private static func length(_ v: GoVal) throws(GoBuiltinError) -> Int {
         switch v.v {
-        case nil, .null?: throw GoBuiltinError(message: "len of nil pointer")
+        case nil: throw GoBuiltinError(message: "reflect: call of reflect.Value.Type on zero Value")
+        case .null?: throw GoBuiltinError(message: "len of nil pointer")
         case let .string(s)?: return s.utf8.count
         case let .list(l)?: return l.count
         case let .map(m)? where m.record == nil: return m.count

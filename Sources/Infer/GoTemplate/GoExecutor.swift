@@ -232,9 +232,9 @@ struct GoExecutor {
             try notAFunction(cmd.args, final)
             return try evalPipeline(dot, p)
         case let .variable(_, idents):
+            at(first)
             let value = try varValue(idents[0])
             if idents.count == 1 { try notAFunction(cmd.args, final); return value }
-            at(first)
             return try evalFieldChain(dot, receiver: value, idents[1...], args: cmd.args, final: final)
         default: break
         }
@@ -255,7 +255,6 @@ struct GoExecutor {
         at(chain)
         if case .null = node { throw fail("indirection through explicit nil in \(GoFormat.node(chain))") }
         let receiver = try evalArg(dot, .untyped, node)
-        at(chain)
         return try evalFieldChain(dot, receiver: receiver, fields[...], args: args, final: final)
     }
 
@@ -297,7 +296,7 @@ struct GoExecutor {
         case .null:
             switch type {
             case .any: return GoVal(v: .null, boxed: true)
-            case .value: throw fail("cannot assign nil to reflect.Value")
+            case .value: return .invalid   // reflect.Zero(reflect.Value): no value
             case .string: throw fail("cannot assign nil to string")
             case .untyped: throw fail("evalEmptyInterface: nil (can't happen)")
             }
@@ -326,13 +325,13 @@ struct GoExecutor {
             switch type {
             case .untyped: return .invalid
             case .any: return GoVal(v: .null, boxed: true)
-            case .value: throw fail("invalid value; expected reflect.Value")
+            case .value: return .invalid
             case .string: throw fail("invalid value; expected string")
             }
         }
         if type == .string {
             if case .string = value { return v }
-            throw fail("wrong type for value; expected string; got \(v.boxed ? "interface {}" : value.goType)")
+            throw fail("wrong type for value; expected string; got \(value == .null ? "interface {}" : value.goType)")
         }
         return v
     }
@@ -364,7 +363,7 @@ struct GoExecutor {
         let numIn = argNodes.count + (final != nil ? 1 : 0)
         let (fixed, variadic, fixedType, restType) = GoExecutor.signature(name)
         if variadic {
-            if numIn < fixed { throw fail("wrong number of args for \(name): want at least \(fixed) got \(numIn)") }
+            if numIn < fixed { throw fail("wrong number of args for \(name): want at least \(fixed) got \(argNodes.count)") }
         } else if numIn != fixed {
             throw fail("wrong number of args for \(name): want \(fixed) got \(numIn)")
         }

@@ -221,7 +221,7 @@ enum GoFormat {
                 out += "["
                 for (k, e) in l.enumerated() {
                     if k > 0 { out += " " }
-                    format(e, verb: verb, spec: spec, into: &out)
+                    element(e, verb: verb, spec: spec, into: &out)
                 }
                 out += "]"
             } else { bad(v, verb, into: &out) }
@@ -230,7 +230,7 @@ enum GoFormat {
                 out += "{"
                 for (k, key) in m.keys.enumerated() {
                     if k > 0 { out += " " }
-                    format(m[key], verb: verb, spec: spec, into: &out)
+                    element(m[key], verb: verb, spec: spec, into: &out)
                 }
                 out += "}"
             } else {
@@ -239,11 +239,16 @@ enum GoFormat {
                     if k > 0 { out += " " }
                     format(.string(key), verb: verb, spec: spec, into: &out)
                     out += ":"
-                    format(m[key], verb: verb, spec: spec, into: &out)
+                    element(m[key], verb: verb, spec: spec, into: &out)
                 }
                 out += "]"
             }
         }
+    }
+
+    /// An element inside a list or map: a nil interface prints `<nil>` whatever the verb.
+    private static func element(_ v: GoValue?, verb: Character, spec: Spec, into out: inout String) {
+        if v == nil || v == .null { padded("<nil>", spec, into: &out) } else { format(v, verb: verb, spec: spec, into: &out) }
     }
 
     private static func formatInt(_ i: Int, verb: Character, spec: Spec, into out: inout String) {
@@ -341,9 +346,9 @@ enum GoFormat {
 
     // MARK: json
 
-    /// encoding/json's Marshal of a value (records by their JSON field names, maps in key order for records and
-    /// ordered maps, sorted otherwise as Go sorts map keys).
-    static func json(_ v: GoValue?, sortMaps: Bool, into out: inout String) {
+    /// encoding/json's Marshal of a value: records by their JSON field names in field order, ordered maps in
+    /// insertion order, other maps by sorted key as Go marshals a map.
+    static func json(_ v: GoValue?, into out: inout String) {
         switch v {
         case nil, .null?: out += "null"
         case let .bool(b)?: out += b ? "true" : "false"
@@ -358,7 +363,7 @@ enum GoFormat {
         case let .string(s)?: jsonString(s, into: &out)
         case let .list(l)?:
             out += "["
-            for (k, e) in l.enumerated() { if k > 0 { out += "," }; json(e, sortMaps: sortMaps, into: &out) }
+            for (k, e) in l.enumerated() { if k > 0 { out += "," }; json(e, into: &out) }
             out += "]"
         case let .map(m)?:
             out += "{"
@@ -371,14 +376,14 @@ enum GoFormat {
                     if !first { out += "," }
                     first = false
                     jsonString(field.name, into: &out); out += ":"
-                    json(value, sortMaps: sortMaps, into: &out)
+                    json(value, into: &out)
                 }
             } else {
-                for key in sortMaps ? m.sortedKeys : m.keys {
+                for key in m.ordered ? m.keys : m.sortedKeys {
                     if !first { out += "," }
                     first = false
                     jsonString(key, into: &out); out += ":"
-                    json(m[key], sortMaps: sortMaps, into: &out)
+                    json(m[key], into: &out)
                 }
             }
             out += "}"

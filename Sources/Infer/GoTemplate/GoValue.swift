@@ -33,6 +33,8 @@ public struct GoMap: Sendable, Equatable {
     public private(set) var keys: [String] = []
     public private(set) var values: [String: GoValue] = [:]
     public var record: Record?
+    /// `json` writes the keys in insertion order (Ollama's ordered maps: tool-call arguments, tool properties).
+    public var ordered = false
 
     public init() {}
     public init(_ pairs: [(String, GoValue)], record: Record? = nil) {
