@@ -33,8 +33,29 @@ public struct OllamaTemplate {
     public static func isGo(_ source: String) -> Bool {
         if source.contains("{%") || source.contains("{#") { return false }
         if (try? GoTemplate(source, functions: ["json"])) != nil { return true }
-        if (try? ChatTemplate(source)) != nil { return false }
-        return true
+        if hasGoOperand(source) { return true }   // broken Go (`{{ if .System }}`), reported as Go's error
+        return (try? ChatTemplate(source)) == nil
+    }
+
+    /// An action with a Go field or variable operand: `.Name`, `.` or `$x` at the start of an operand (after `{{`,
+    /// a space, `(` or `|`), which Jinja never writes.
+    private static func hasGoOperand(_ source: String) -> Bool {
+        let b = Array(source.utf8)
+        var i = 0
+        var inAction = false
+        while i + 1 < b.count {
+            if !inAction {
+                if b[i] == 0x7B, b[i + 1] == 0x7B { inAction = true; i += 2; if i < b.count, b[i] == 0x2D { i += 1 }; continue }
+            } else {
+                if b[i] == 0x7D, b[i + 1] == 0x7D { inAction = false; i += 2; continue }
+                let prev: UInt8 = i > 0 ? b[i - 1] : 0x20
+                let atOperand = prev == 0x20 || prev == 0x09 || prev == 0x0A || prev == 0x28 || prev == 0x7C || prev == 0x7B || prev == 0x2D
+                if atOperand, b[i] == 0x24 || (b[i] == 0x2E && !(b[i + 1] >= 0x30 && b[i + 1] <= 0x39)) { return true }
+            }
+            i += 1
+        }
+        if inAction, let last = b.last, last == 0x24 || last == 0x2E { return true }
+        return false
     }
 
     /// /api/create: a Go template must parse (400 with the parse error); Jinja ones are checked when used.

@@ -276,8 +276,6 @@ enum GoFormat {
             while h.count < 4 { h = "0" + h }
             padded("U+" + h, spec, into: &out)
             return
-        case "e", "E", "f", "F", "g", "G", "s", "t":
-            bad(.int(i), verb, into: &out); return
         default:
             bad(.int(i), verb, into: &out); return
         }

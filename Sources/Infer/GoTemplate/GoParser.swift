@@ -233,7 +233,8 @@ struct GoParser {
         defer { vars.removeLast(vars.count - savedVars) }
         let pipe = try pipeline(context, end: .rightDelim)
         if context == "range" { rangeDepth += 1 }
-        var (list, next) = try itemList()
+        let (list, first) = try itemList()
+        var next = first
         if context == "range" { rangeDepth -= 1 }
         var elseList: [GoNode]? = nil
         if case .else = next {
@@ -251,7 +252,6 @@ struct GoParser {
                 guard case .end = next else { throw error("expected end; found \(endText(next))") }
             }
         }
-        _ = list.count
         return GoBranch(pipe: pipe, list: list, elseList: elseList)
     }
 
