@@ -148,7 +148,7 @@ extension LLMServer {
         if !tools.isEmpty {
             let template = m.template ?? ""
             // The template must know what to do with tools; the GGUF's is checked once the model is loaded.
-            if !template.isEmpty && !template.contains("tools") { throw APIError.badRequest("\"\(common.model)\" does not support tools") }
+            if !template.isEmpty && !template.lowercased().contains("tools") { throw APIError.badRequest("\"\(common.model)\" does not support tools") }
         }
         let settings = try settings(for: m, options: common.options, requestID: context.requestID)
         let model = common.model
@@ -167,7 +167,7 @@ extension LLMServer {
         }
         let c = try await startCompletion(m, settings: settings, keepAlive: common.keepAlive, context: context,
                                           format: common.format) { b, numCtx in
-            if !tools.isEmpty, let t = m.template ?? b.model.chatTemplate, !t.contains("tools") {
+            if !tools.isEmpty, let t = m.template ?? b.model.chatTemplate, !t.lowercased().contains("tools") {
                 throw APIError.badRequest("\"\(model)\" does not support tools")
             }
             return try b.chatTokens(messages, system: m.system, tools: tools, settings: settings, numCtx: numCtx,

@@ -186,6 +186,21 @@ public struct OllamaTemplate {
         ])
     }
 
+    /// A tool's parameter properties: an ordered map of api.ToolProperty.
+    private static func properties(_ j: JSON) -> GoValue {
+        guard case let .object(o) = j else { return GoValue(json: j) }
+        var m = GoMap(o.map { name, p in
+            (name, record("api.ToolProperty", [
+                ("Type", "type", true, str(p["type"])),
+                ("Items", "items", true, p["items"].map { GoValue(json: $0) } ?? .null),
+                ("Description", "description", true, str(p["description"])),
+                ("Enum", "enum", true, p["enum"].map { GoValue(json: $0) } ?? .list([])),
+            ]))
+        })
+        m.ordered = true
+        return .map(m)
+    }
+
     /// An api.Tool.
     static func tool(_ t: JSON) -> GoValue {
         let f = t["function"]
@@ -195,7 +210,7 @@ public struct OllamaTemplate {
             ("Defs", "$defs", true, p?["$defs"].map { GoValue(json: $0) } ?? .null),
             ("Items", "items", true, p?["items"].map { GoValue(json: $0) } ?? .null),
             ("Required", "required", true, p?["required"].map { GoValue(json: $0) } ?? .list([])),
-            ("Properties", "properties", false, p?["properties"].map(ordered) ?? .null),
+            ("Properties", "properties", false, p?["properties"].map(properties) ?? .null),
         ])
         let function = record("api.ToolFunction", [
             ("Name", "name", false, str(f?["name"])), ("Description", "description", true, str(f?["description"])),

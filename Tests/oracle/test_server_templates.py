@@ -61,6 +61,27 @@ def test_generate_debug_render_only(server, client):
     assert r["_debug_info"]["rendered_template"] == "as is"
 
 
+TOOLS_TEMPLATE = ("{{ if .Tools }}<tools>{{ range .Tools }}{{ json .Function }}{{ end }}</tools>{{ end }}"
+                  "{{ range .Messages }}<{{ .Role }}>{{ .Content }}{{ range .ToolCalls }}"
+                  "<call>{{ .Function.Name }}{{ json .Function.Arguments }}</call>{{ end }}{{ end }}<assistant>")
+
+
+def test_tools_reach_a_go_template(server, client):
+    assert client.create(model="gotools", from_=MODEL, template=TOOLS_TEMPLATE).status == "success"
+    assert "tools" in client.show("gotools").capabilities
+    tool = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city", "parameters": {
+        "type": "object", "required": ["city"], "properties": {"city": {"type": "string", "description": "City"}}}}}
+    r = render(server, "/api/chat", {"model": "gotools", "tools": [tool], "messages": [
+        {"role": "user", "content": "Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather",
+                                                                           "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "content": "18C", "tool_name": "get_weather"}]})
+    assert r["_debug_info"]["rendered_template"] == (
+        '<tools>{"name":"get_weather","description":"Weather of a city","parameters":{"type":"object",'
+        '"required":["city"],"properties":{"city":{"type":"string","description":"City"}}}}</tools>'
+        '<user>Paris?<assistant><call>get_weather{"city":"Paris"}</call><tool>18C<assistant>')
+
+
 def test_legacy_template_renders_turn_by_turn(server, client):
     r = render(server, "/api/chat", {"model": "golegacy", "messages": [
         {"role": "system", "content": "sys"}, {"role": "user", "content": "u1"},

@@ -39,9 +39,16 @@ type ToolFunction struct {
 }
 
 type ToolFunctionParameters struct {
-	Type       string         `json:"type"`
-	Defs       any            `json:"$defs,omitempty"`
-	Items      any            `json:"items,omitempty"`
-	Required   []string       `json:"required,omitempty"`
-	Properties map[string]any `json:"properties"`
+	Type       string                  `json:"type"`
+	Defs       any                     `json:"$defs,omitempty"`
+	Items      any                     `json:"items,omitempty"`
+	Required   []string                `json:"required,omitempty"`
+	Properties map[string]ToolProperty `json:"properties"`
+}
+
+type ToolProperty struct {
+	Type        string `json:"type,omitempty"`
+	Items       any    `json:"items,omitempty"`
+	Description string `json:"description,omitempty"`
+	Enum        []any  `json:"enum,omitempty"`
 }
