@@ -115,6 +115,10 @@ func goTemplateMatchesGo(_ c: GoCase) throws {
     // parse nesting: an error, not a stack overflow
     let ifs = String(repeating: "{{ if 1 }}", count: 5000) + String(repeating: "{{ end }}", count: 5000)
     #expect(goError(ifs)?.contains("exceeded maximum nesting depth") == true)
+    // recursion through nested blocks: bounded in total, not only per template call
+    let nested = #"{{ define "r" }}"# + String(repeating: "{{ if 1 }}", count: 150) + #"{{ template "r" }}"#
+        + String(repeating: "{{ end }}", count: 150) + #"{{ end }}{{ template "r" }}"#
+    #expect(goError(nested)?.hasSuffix("exceeded maximum nesting depth (1000)") == true)
     let parens = "{{ " + String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000) + " }}"
     #expect(goError(parens)?.contains("exceeded maximum nesting depth") == true)
 }

@@ -17,6 +17,7 @@ struct GoExecutor {
         var maxSteps = 10_000_000
         var maxOutputBytes = 64 << 20
         var maxDepth = 100
+        var maxNesting = 1000
     }
 
     enum Signal { case normal, breakLoop, continueLoop }
@@ -32,6 +33,7 @@ struct GoExecutor {
     private var outBytes = 0
     private var steps = 0
     private var depth = 0
+    private var nesting = 0   // walk/pipeline recursion across template calls (the Swift stack)
     private var vars: [(name: String, value: GoVal)] = []
     private var tmplName = ""
     private var nodePos = 0
@@ -84,6 +86,9 @@ struct GoExecutor {
     // MARK: walk
 
     private mutating func walk(_ dot: GoVal, _ nodes: [GoNode]) throws(GoTemplateError) -> Signal {
+        nesting += 1
+        defer { nesting -= 1 }
+        if nesting > limits.maxNesting { throw fail("exceeded maximum nesting depth (\(limits.maxNesting))") }
         for n in nodes {
             try step()
             switch n {
@@ -189,7 +194,10 @@ struct GoExecutor {
     // MARK: pipelines and commands
 
     private mutating func evalPipeline(_ dot: GoVal, _ pipe: GoPipe) throws(GoTemplateError) -> GoVal {
+        nesting += 1
+        defer { nesting -= 1 }
         at(pipe.pos, GoFormat.pipe(pipe))
+        if nesting > limits.maxNesting { throw fail("exceeded maximum nesting depth (\(limits.maxNesting))") }
         var value: GoVal? = nil
         for cmd in pipe.cmds {
             try step()

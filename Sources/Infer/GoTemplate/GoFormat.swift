@@ -311,7 +311,6 @@ enum GoFormat {
         if d.isNaN { s = "NaN" } else if d.isInfinite { s = d < 0 ? "-Inf" : "+Inf" }
         if spec.plus, !s.hasPrefix("-"), !s.hasPrefix("+") { s = "+" + s }
         else if spec.space, !s.hasPrefix("-"), !s.hasPrefix("+") { s = " " + s }
-        if d.isInfinite, !spec.plus, s.hasPrefix("+") { s.removeFirst() }
         padded(s, spec, zeroOK: d.isFinite, into: &out)
     }
 
