@@ -129,3 +129,23 @@ def test_broken_go_template_is_a_400_with_gos_error(server, client):
     r = render(server, "/api/generate", {"model": MODEL, "prompt": "x",
                                          "template": "{% for m in messages %}<{{ m.content }}>{% endfor %}"})
     assert r["_debug_info"]["rendered_template"] == "<x>"
+
+
+def test_hostile_templates_are_errors_not_crashes(server, client):
+    """Recursion, nesting, endless loops and output bombs end in a 400 (the server stays up)."""
+    msgs = "{{ range .Messages }}{{ .Content }}{{ end }}"
+    nested = ('{{ define "r" }}' + "{{ if 1 }}" * 150 + '{{ template "r" }}' + "{{ end }}" * 150
+              + '{{ end }}' + msgs + '{{ template "r" }}')
+    status, _, raw = post(server.url + "/api/generate", {"model": MODEL, "prompt": "x", "template": nested})
+    assert status == 400 and json.loads(raw)["error"].endswith("exceeded maximum nesting depth (1000)")
+    deep = "{{ if 1 }}" * 5000 + msgs + "{{ end }}" * 5000
+    status, _, raw = post(server.url + "/api/generate", {"model": MODEL, "prompt": "x", "template": deep})
+    assert status == 400 and "exceeded maximum nesting depth" in json.loads(raw)["error"]
+    loop = msgs + "{{ range 1000000000 }}{{ end }}"
+    status, _, raw = post(server.url + "/api/generate", {"model": MODEL, "prompt": "x", "template": loop})
+    assert status == 400 and "steps" in json.loads(raw)["error"]
+    bomb = '{{ define "a" }}' + msgs * 4 + '{{ end }}' + msgs + '{{ range 1000000 }}{{ template "a" $ }}{{ end }}'
+    status, _, raw = post(server.url + "/api/generate", {"model": MODEL, "prompt": "y" * 4096, "template": bomb})
+    assert status == 400 and "exceeded" in json.loads(raw)["error"]
+    s, _, _ = post(server.url + "/", b"", method="GET")
+    assert s == 200
