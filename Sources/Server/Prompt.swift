@@ -1,6 +1,7 @@
 // Prompt: request text → token ids, as Ollama builds them. Chat messages (and a generate prompt with its system
 // message) go through the chat template — the manifest's override or the GGUF's `tokenizer.chat_template`, a Jinja
-// template rendered as Hugging Face does — with the generation prompt added; raw prompts are tokenized as written.
+// template rendered as Hugging Face does, or a Go template (OllamaTemplate) rendered as Ollama does — with the
+// generation prompt added; raw prompts are tokenized as written.
 // Tokenization is `llmkit run`'s: special tokens parsed, BOS where the model asks for it, never twice.
 // A prompt longer than the context is truncated as Ollama does (the first num_keep tokens kept, the oldest chat
 // messages / the middle dropped, a log line) unless the request says truncate: false (400).
@@ -21,11 +22,18 @@ struct PromptBuilder {
         do { return try ChatTemplate(source) } catch { throw .badRequest("\(error)") }
     }
 
+    /// The override or manifest template when it is Go (Ollama's TEMPLATE); nil for Jinja and for the GGUF's.
+    func goTemplate() throws(APIError) -> OllamaTemplate? {
+        guard let source = templateOverride ?? stored.template, OllamaTemplate.isGo(source) else { return nil }
+        return try OllamaTemplate(source)
+    }
+
     /// Renders messages with the generation prompt; `system` goes first unless the messages bring their own.
     func render(_ messages: [JSON], system: String?, tools: [JSON]?) throws(APIError) -> String {
         var all = messages
         let hasSystem = messages.contains { $0["role"] == .string("system") }
         if let system, !hasSystem { all.insert(.message(role: "system", content: system), at: 0) }
+        if let go = try goTemplate() { return try go.render(messages: all, tools: tools) }
         let tok = model.tokenizer
         let bos = tok.bos.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? ""
         let eos = tok.eos.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? ""

@@ -6,7 +6,7 @@ import Quant
 
 struct Dev: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Developer tools (test checkpoints, reference checks).", subcommands: [MakeCheckpoint.self, DevGenerate.self, DevEmbed.self, ChatTemplateCommand.self, DevTrainStep.self, DevLoRAStep.self, DevSFTRender.self, DevLoRAConvert.self, DevMetrics.self])
+        abstract: "Developer tools (test checkpoints, reference checks).", subcommands: [MakeCheckpoint.self, DevGenerate.self, DevEmbed.self, ChatTemplateCommand.self, DevTrainStep.self, DevLoRAStep.self, DevSFTRender.self, DevLoRAConvert.self, DevMetrics.self, DevGoTemplate.self])
 }
 
 struct MakeCheckpoint: ParsableCommand {

@@ -1,0 +1,3 @@
+module llmkit.test/gotmpl
+
+go 1.19
