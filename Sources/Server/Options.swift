@@ -9,7 +9,8 @@ import Infer
 /// Everything one generation request asks of the sampler and the scheduler.
 public struct GenerationSettings: Sendable, Equatable {
     public var sampling: SamplingOptions
-    /// Tokens to generate: -1 until the context is full, -2 fill the context (Ollama), ≥ 0 at most that many.
+    /// Tokens to generate: -1 no limit (Ollama caps it at 10 × num_ctx; the context shifts when full), -2 until the
+    /// context is full (no shift), ≥ 0 at most that many.
     public var numPredict = -1
     public var stop: [String] = []
     /// Context length for this sequence; nil: the server's default.
