@@ -117,8 +117,17 @@ struct ChatSession {
         let tok = model.tokenizer
         let bosText = tok.bos.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? ""
         let eosText = tok.eos.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? ""
-        let rendered = try template!.render(messages: messages, addGenerationPrompt: true, bosToken: bosText, eosToken: eosText)
-        let answer = try generate(tokens: Self.encodePrompt(rendered, tok), verbose: verbose)
+        func encoded() throws -> [Int] {
+            Self.encodePrompt(try template!.render(messages: messages, addGenerationPrompt: true, bosToken: bosText, eosToken: eosText), tok)
+        }
+        var ids = try encoded()
+        // A conversation grown past the context (it shifted): the oldest turns go, as the server truncates chats.
+        while keep != nil, ids.count > cache.contextLength,
+              let i = messages.firstIndex(where: { $0.role != "system" }), i < messages.count - 1 {
+            messages.remove(at: i)
+            ids = try encoded()
+        }
+        let answer = try generate(tokens: ids, verbose: verbose)
         messages.append(("assistant", answer))
     }
 
