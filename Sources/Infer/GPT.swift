@@ -89,6 +89,9 @@ public final class GPTModel: LanguageModel, @unchecked Sendable {
         output = w.has("output.weight") ? try lin("output", cols: dim, rows: vocabularySize) : tokenEmbedding
     }
 
+    /// Learned absolute positions: keys carry no rotation to undo, so no context shift (llama.cpp refuses it too).
+    public var rope: RoPE? { nil }
+
     public func forward(_ sequences: [SequenceInput], emit: ForwardOutput, threads: Int) throws -> [[Float]] {
         let batch = try BatchLayout(sequences, vocabularySize: vocabularySize,
                                     limit: { [trainedContextLength] in min($0.contextLength, trainedContextLength) })

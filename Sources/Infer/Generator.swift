@@ -1,7 +1,8 @@
 // Generator: one sequence's generation loop — the prompt through the model as a batch, then one token at a time
 // through the sampler — handing out text pieces that never split a UTF-8 character and never contain (or run
 // past) a stop string, even one that spans tokens. Ends at an end-of-generation token, a stop string, the
-// token budget (num_predict) or a full context. Pull-based (`next()`), so a caller (CLI, server) owns the loop.
+// token budget (num_predict) or a full context — or, with `shiftKeep` set and a RoPE model, shifts the context
+// (KVCache.shift) and goes on. Pull-based (`next()`), so a caller (CLI, server) owns the loop.
 import Foundation
 import Quant
 
@@ -15,6 +16,9 @@ public struct GenerationOptions: Sendable {
     public var threads = Convert.defaultThreads
     /// Prompt tokens per forward pass (llama.cpp's n_ubatch).
     public var batchSize = 512
+    /// Context shift when the cache is full (llama.cpp's context shift): the first `shiftKeep` positions stay, half
+    /// of the rest (n_discard = n_left / 2) is dropped. nil: stop with "length" at a full context.
+    public var shiftKeep: Int? = nil
     public init() {}
 }
 
@@ -38,6 +42,8 @@ public final class Generator {
     public private(set) var tokens: [Int] = []
     /// Top-1 minus top-2 logit at each step (for checking against references).
     public private(set) var margins: [Float] = []
+    /// Context shifts done, in order: positions keep..<keep+discard of the cache were dropped.
+    public private(set) var shifts: [(keep: Int, discard: Int)] = []
 
     private var sampler: Sampler
     private var logits: [Float] = []
@@ -87,6 +93,12 @@ public final class Generator {
         }
         // Feed it back unless this was the last token we may produce.
         let budgetLeft = options.maxTokens.map { $0 < 0 || stats.generatedTokens < $0 } ?? true
+        if budgetLeft && cache.count >= cache.contextLength, let keep = options.shiftKeep, let rope = model.rope, cache.count > 1 {
+            let k = max(0, min(keep, cache.count - 1))
+            let discard = max(1, (cache.count - k) / 2)
+            cache.shift(keep: k, discard: discard, rope: rope)
+            shifts.append((k, discard))
+        }
         if budgetLeft && cache.count < cache.contextLength {
             logits = try model.forward([token], cache: cache, outputs: [0], threads: options.threads)
         } else if budgetLeft {

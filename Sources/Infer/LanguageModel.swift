@@ -22,6 +22,9 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// per row). One sequence's rows get the arithmetic of a pass of that sequence alone wherever the weight
     /// type's batch kernels sum in the same order as its single-row kernels (Q4_0 and Q4_1 on x86).
     func forward(_ sequences: [SequenceInput], emit: ForwardOutput, threads: Int) throws -> [[Float]]
+
+    /// The rotary embedding of the keys, for a context shift; nil when positions are learned (no shift possible).
+    var rope: RoPE? { get }
 }
 
 /// One sequence's part of a forward pass.

@@ -98,6 +98,12 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         }
     }
 
+    /// The keys' rotation, with the parameters `forward` uses (for KVCache.shift).
+    public var rope: RoPE? {
+        RoPE(kvHeads: kvHeads, headDim: headDim, nDims: ropeDims, base: ropeBase, freqScale: ropeFreqScale,
+             freqFactors: ropeFactors.map { Array(UnsafeBufferPointer(start: $0, count: ropeDims / 2)) })
+    }
+
     public func forward(_ sequences: [SequenceInput], emit: ForwardOutput, threads: Int) throws -> [[Float]] {
         let batch = try BatchLayout(sequences, vocabularySize: vocabularySize, limit: { $0.contextLength })
         let T = batch.rows

@@ -13,6 +13,8 @@ struct CommonRequest {
     var keepAlive: KeepAlive
     var options: [(String, JSON)]?
     var truncate: Bool
+    /// `shift`: shift the context when it is full (default), else stop with done_reason "length".
+    var shift: Bool
     /// `format`: "json" or a JSON schema, compiled (JSONSchema.swift); nil: free text.
     var format: JSONGrammar?
 
@@ -22,6 +24,7 @@ struct CommonRequest {
         keepAlive = try j["keep_alive"].map { v throws(APIError) in try KeepAlive.parse(v) } ?? defaultKeepAlive
         options = try j.object("options", type: "map[string]interface {}")?.fields
         truncate = try j.bool("truncate") ?? true
+        shift = try j.bool("shift") ?? true
         format = try CommonRequest.format(j["format"])
         if let think = j["think"] {
             switch think {
@@ -77,7 +80,8 @@ extension LLMServer {
         // A Go template that uses .Suffix fills in generate's suffix (Ollama's rule).
         let insert = suffix.isEmpty ? nil : try OllamaTemplate.insertTemplate(template ?? m.template)
         if !suffix.isEmpty && insert == nil { throw APIError.badRequest("\"\(common.model)\" does not support insert") }
-        let settings = try settings(for: m, options: common.options, requestID: context.requestID)
+        var settings = try settings(for: m, options: common.options, requestID: context.requestID)
+        settings.shift = common.shift
         if try j.bool("_debug_render_only") == true {
             let text = try await renderOnly(m, keepAlive: common.keepAlive, templateOverride: template) { b in
                 if raw { return prompt }
@@ -105,7 +109,7 @@ extension LLMServer {
                 let sys = system ?? m.system
                 ids = (contextTokens ?? []) + b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: sys, tools: nil))
             }
-            return try PromptBuilder.fit(ids, numCtx: numCtx, settings: settings, truncate: common.truncate, log: log)
+            return try b.fit(ids, numCtx: numCtx, settings: settings, truncate: common.truncate, log: log)
         }
         let model = common.model
         @Sendable func final(_ r: SequenceResult, text: String) -> JSON {
@@ -150,7 +154,8 @@ extension LLMServer {
             // The template must know what to do with tools; the GGUF's is checked once the model is loaded.
             if !template.isEmpty && !template.lowercased().contains("tools") { throw APIError.badRequest("\"\(common.model)\" does not support tools") }
         }
-        let settings = try settings(for: m, options: common.options, requestID: context.requestID)
+        var settings = try settings(for: m, options: common.options, requestID: context.requestID)
+        settings.shift = common.shift
         let model = common.model
         @Sendable func message(_ text: String) -> JSON { .object([("role", .string("assistant")), ("content", .string(text))]) }
 

@@ -168,7 +168,7 @@ extension LLMServer {
         guard !prompt.isEmpty else { throw APIError.badRequest("prompt is required") }
         let c = try await startCompletion(m, settings: settings, keepAlive: config.keepAlive, context: context) { b, numCtx in
             let ids = b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: m.system, tools: nil))
-            return try PromptBuilder.fit(ids, numCtx: numCtx, settings: settings, truncate: true) { [logger] in
+            return try b.fit(ids, numCtx: numCtx, settings: settings, truncate: true) { [logger] in
                 logger.warning("\($0)", metadata: ["id": .string(context.requestID)])
             }
         }

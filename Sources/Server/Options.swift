@@ -9,13 +9,17 @@ import Infer
 /// Everything one generation request asks of the sampler and the scheduler.
 public struct GenerationSettings: Sendable, Equatable {
     public var sampling: SamplingOptions
-    /// Tokens to generate: -1 until the context is full, -2 fill the context (Ollama), ≥ 0 at most that many.
+    /// Tokens to generate: -1 no limit (Ollama caps it at 10 × num_ctx; the context shifts when full), -2 until the
+    /// context is full (no shift), ≥ 0 at most that many.
     public var numPredict = -1
     public var stop: [String] = []
     /// Context length for this sequence; nil: the server's default.
     public var numCtx: Int? = nil
-    /// Tokens kept from the start of a prompt that has to be truncated (Ollama's num_keep).
+    /// Tokens kept from the start of a prompt that has to be truncated or a context that shifts (Ollama's num_keep;
+    /// negative: the whole prompt).
     public var numKeep = 4
+    /// The request's `shift` (not an option): shift the context when it is full, else stop with "length".
+    public var shift = true
 
     /// Ollama's defaults (api/types.go DefaultOptions).
     public init() {
@@ -111,7 +115,6 @@ public struct GenerationSettings: Sendable, Equatable {
         guard sampling.topK >= 0 else { throw .badRequest("top_k must be 0 or positive") }
         guard numPredict >= -2 else { throw .badRequest("num_predict must be -2, -1 or a non-negative number") }
         if let c = numCtx, c < 1 { throw .badRequest("num_ctx must be positive") }
-        guard numKeep >= 0 else { throw .badRequest("num_keep must be 0 or positive") }
     }
 }
 

@@ -4,7 +4,9 @@
 // generation prompt added; raw prompts are tokenized as written.
 // Tokenization is `llmkit run`'s: special tokens parsed, BOS where the model asks for it, never twice.
 // A prompt longer than the context is truncated as Ollama does (the first num_keep tokens kept, the oldest chat
-// messages / the middle dropped, a log line) unless the request says truncate: false (400).
+// messages / the middle dropped, a log line) unless the request says truncate: false (400). A sequence that shifts
+// its context when full (ContextShift.swift) may fill num_ctx, as in Ollama's runner; one that cannot (shift: false,
+// num_predict −2, a model without RoPE) keeps room for its answer.
 import Formats
 import Foundation
 import Infer
@@ -60,7 +62,7 @@ struct PromptBuilder {
                     truncate: Bool, log: (String) -> Void) throws(APIError) -> [Int] {
         var msgs = messages
         var ids = tokens(rendered: try render(msgs, system: system, tools: tools))
-        let limit = PromptBuilder.limit(numCtx: numCtx, settings: settings)
+        let limit = PromptBuilder.limit(numCtx: numCtx, settings: settings, shifting: shifting(settings))
         guard ids.count > limit else { return ids }
         guard truncate else { throw .badRequest("the input length exceeds the context length") }
         var dropped = 0
@@ -70,22 +72,35 @@ struct PromptBuilder {
             ids = tokens(rendered: try render(msgs, system: system, tools: tools))
         }
         if dropped > 0 { log("truncating input messages which exceed context length: dropped \(dropped) of \(messages.count) messages, prompt \(ids.count) tokens, num_ctx \(numCtx)") }
-        return try PromptBuilder.fit(ids, numCtx: numCtx, settings: settings, truncate: true, log: log)
+        return try fit(ids, numCtx: numCtx, settings: settings, truncate: true, log: log)
     }
 
-    /// The longest prompt we accept for a context: room is left for the answer (we do not shift the context).
-    static func limit(numCtx: Int, settings: GenerationSettings) -> Int {
+    /// Whether this model's sequence with these settings shifts its context when full.
+    func shifting(_ settings: GenerationSettings) -> Bool { ContextShift.enabled(settings, model.network) }
+
+    /// `fit` for this model.
+    func fit(_ ids: [Int], numCtx: Int, settings: GenerationSettings, truncate: Bool, log: (String) -> Void) throws(APIError) -> [Int] {
+        try PromptBuilder.fit(ids, numCtx: numCtx, settings: settings, shifting: shifting(settings), truncate: truncate, log: log)
+    }
+
+    /// The longest prompt we accept for a context: all of it when the context shifts (Ollama's runner), else room is
+    /// left for the answer.
+    static func limit(numCtx: Int, settings: GenerationSettings, shifting: Bool) -> Int {
+        if shifting { return max(1, numCtx) }
         let reserve = settings.numPredict > 0 ? min(settings.numPredict, numCtx / 2) : max(1, numCtx / 4)
         return max(1, numCtx - max(1, reserve))
     }
 
     /// A prompt that fits: unchanged when short enough; else (Ollama's runner) the first num_keep tokens and the
-    /// last ones, the middle dropped, with a log line — or 400 when truncate is false.
-    static func fit(_ ids: [Int], numCtx: Int, settings: GenerationSettings, truncate: Bool, log: (String) -> Void) throws(APIError) -> [Int] {
-        let limit = limit(numCtx: numCtx, settings: settings)
+    /// last ones, the middle dropped, with a log line — or 400 when truncate is false. Shifting: num_keep at most
+    /// num_ctx − 1 and the prompt cut to num_ctx (NewSequence); else num_keep at most half the limit.
+    static func fit(_ ids: [Int], numCtx: Int, settings: GenerationSettings, shifting: Bool = false, truncate: Bool,
+                    log: (String) -> Void) throws(APIError) -> [Int] {
+        let limit = limit(numCtx: numCtx, settings: settings, shifting: shifting)
         guard ids.count > limit else { return ids }
         guard truncate else { throw .badRequest("the input length exceeds the context length") }
-        let keep = min(settings.numKeep, limit / 2)
+        let keep = shifting ? ContextShift.keep(numKeep: settings.numKeep, prompt: ids.count, numCtx: numCtx)
+                            : min(settings.numKeep < 0 ? ids.count : settings.numKeep, limit / 2)
         let out = Array(ids[..<keep]) + Array(ids[(ids.count - (limit - keep))...])
         log("truncating input prompt limit=\(numCtx) prompt=\(ids.count) keep=\(keep) new=\(out.count)")
         return out

@@ -76,6 +76,8 @@ final class DecodeSequence: @unchecked Sendable {
     var text: TextStream
     /// Set on the decode thread when the sequence is admitted (request.format's grammar and its mask cache).
     var constraint: Constraint?
+    /// Set on the decode thread at admission when the sequence shifts its context when full (ContextShift.swift).
+    var shift: ContextShift?
     var logits: [Float] = []
     var prefilled = 0
     var generated: [Int] = []
@@ -93,7 +95,7 @@ final class DecodeSequence: @unchecked Sendable {
         self.continuation = continuation
         sampler = Sampler(request.settings.sampling)
         text = TextStream(stop: request.settings.stop)
-        maxTokens = request.settings.numPredict >= 0 ? request.settings.numPredict : nil
+        maxTokens = ContextShift.tokenLimit(numPredict: request.settings.numPredict, numCtx: request.contextLength)
     }
 
     var isCancelled: Bool { cancelled.load(ordering: .relaxed) || request.isDisconnected() }
@@ -127,7 +129,7 @@ final class DecodeSequence: @unchecked Sendable {
         // A complete value admits only end-of-generation: stop now rather than run the network for it.
         if let constraint, constraint.matcher.isDone { finish(.stop); return nil }
         if let m = maxTokens, generated.count >= m { finish(.length); return nil }
-        guard let cache, cache.count < cache.contextLength else { finish(.length); return nil }
+        guard let cache, cache.count < cache.contextLength || shift?.apply(cache, sequence: id) == true else { finish(.length); return nil }
         return token
     }
 
@@ -291,6 +293,8 @@ public final class ModelRunner: @unchecked Sendable {
                 if s.cache == nil {
                     s.cache = model.network.makeCache(contextLength: s.request.contextLength)
                     if let g = s.request.format { s.constraint = Constraint(cache: maskCache(g)) }
+                    s.shift = ContextShift(settings: s.request.settings, model: model.network, prompt: s.request.prompt.count,
+                                           numCtx: s.request.contextLength, log: log)
                 }
                 if s.prefilled < s.request.prompt.count {
                     let n = min(StepForward.prefillChunk, s.request.prompt.count - s.prefilled)

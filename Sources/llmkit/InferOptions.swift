@@ -34,7 +34,7 @@ struct SamplingFlags: ParsableArguments {
     @Option(help: "Presence penalty.") var presencePenalty: Float = 0
     @Option(help: "Frequency penalty.") var frequencyPenalty: Float = 0
     @Option(help: "Random seed (default: random).") var seed: UInt64?
-    @Option(name: [.customShort("n"), .customLong("num-predict")], help: "Tokens to generate at most (-1: until the context is full).")
+    @Option(name: [.customShort("n"), .customLong("num-predict")], help: "Tokens to generate at most (-1: no limit, shifting the context when it is full; -2: until the context is full).")
     var numPredict: Int = -1
     @Option(parsing: .singleValue, help: "Stop when this text is produced (repeatable).") var stop: [String] = []
 

@@ -11,7 +11,9 @@ struct RunCommand: ParsableCommand {
         discussion: """
             Without PROMPT and with a terminal on stdin: a chat REPL using the model's chat template (/bye or EOF \
             ends it, /clear forgets the conversation). With PROMPT (or text piped on stdin): one chat turn, or with \
-            --raw the text is continued as is. Special tokens written in the prompt are parsed.
+            --raw the text is continued as is. Special tokens written in the prompt are parsed. When the context \
+            (--ctx) is full, it is shifted as llama.cpp does: the first --keep tokens (and BOS) stay, half of the rest \
+            is dropped, and generation goes on (not for models with learned positions, e.g. gpt2).
             """)
 
     @Argument(help: "GGUF model file.") var model: String
@@ -19,6 +21,10 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Continue the prompt as raw text instead of a chat turn.") var raw = false
     @Option(help: "System message for chat.") var system: String?
     @Flag(help: "Keep generating past end-of-generation tokens.") var ignoreEOS = false
+    @Option(help: "Tokens kept from the start of the context when it is shifted (BOS is kept besides; -1: the whole prompt).")
+    var keep = 0
+    @Flag(inversion: .prefixedNo, help: "Shift the context when it is full instead of stopping.")
+    var contextShift = true
     @Flag(help: "Print timings (prompt and generation tokens/s) to stderr at the end of each answer.") var verbose = false
     @OptionGroup var runtime: ModelRuntimeOptions
     @OptionGroup var sampling: SamplingFlags
@@ -29,6 +35,7 @@ struct RunCommand: ParsableCommand {
         let ctx = runtime.context(for: m.network)
         let cache = m.network.makeCache(contextLength: ctx, precision: runtime.precision)
         var session = ChatSession(model: m, cache: cache, options: generationOptions())
+        session.keep = contextShift && sampling.numPredict != -2 ? keep : nil
 
         if raw {
             let text = prompt ?? readStdin()
@@ -80,6 +87,8 @@ struct ChatSession {
     let model: Model
     let cache: KVCache
     let options: GenerationOptions
+    /// --keep when the context shifts (nil: stop at a full context).
+    var keep: Int? = nil
     var messages: [(role: String, content: String)] = []
     var cached: [Int] = []  // tokens whose keys/values are in the cache, in order
     private var template: ChatTemplate?  // parsed on the first turn, then reused
@@ -108,8 +117,17 @@ struct ChatSession {
         let tok = model.tokenizer
         let bosText = tok.bos.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? ""
         let eosText = tok.eos.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) } ?? ""
-        let rendered = try template!.render(messages: messages, addGenerationPrompt: true, bosToken: bosText, eosToken: eosText)
-        let answer = try generate(tokens: Self.encodePrompt(rendered, tok), verbose: verbose)
+        func encoded() throws -> [Int] {
+            Self.encodePrompt(try template!.render(messages: messages, addGenerationPrompt: true, bosToken: bosText, eosToken: eosText), tok)
+        }
+        var ids = try encoded()
+        // A conversation grown past the context (it shifted): the oldest turns go, as the server truncates chats.
+        while keep != nil, ids.count > cache.contextLength,
+              let i = messages.firstIndex(where: { $0.role != "system" }), i < messages.count - 1 {
+            messages.remove(at: i)
+            ids = try encoded()
+        }
+        let answer = try generate(tokens: ids, verbose: verbose)
         messages.append(("assistant", answer))
     }
 
@@ -130,8 +148,15 @@ struct ChatSession {
         while common < min(tokens.count - 1, cached.count) && tokens[common] == cached[common] { common += 1 }
         if cache.count != cached.count { common = 0 }
         cache.truncate(to: common)
+        var o = options
+        if let keep {
+            // llama.cpp's n_keep: negative or beyond the prompt → the whole prompt; else BOS kept besides.
+            let tok = model.tokenizer
+            let bos = tok.addsBOS && tok.bos != nil && tokens.first == tok.bos ? 1 : 0
+            o.shiftKeep = keep < 0 || keep > tokens.count ? tokens.count : min(keep + bos, tokens.count)
+        }
         let g = try Generator(model: model.network, tokenizer: model.tokenizer, cache: cache,
-                              prompt: Array(tokens[common...]), options: options)
+                              prompt: Array(tokens[common...]), options: o)
         var answer = ""
         let out = FileHandle.standardOutput
         while let piece = try g.next() {
@@ -139,10 +164,12 @@ struct ChatSession {
             out.write(Data(piece.utf8))
         }
         if !answer.hasSuffix("\n") && isatty(1) != 0 { out.write(Data("\n".utf8)) }
-        // The cache holds the prompt and every generated token except the last one sampled.
+        // The cache holds the prompt and every generated token except the last one sampled, less what shifts dropped.
         cached = tokens + g.tokens.dropLast()
+        for s in g.shifts { cached.removeSubrange(s.keep..<(s.keep + s.discard)) }
         if cached.count != cache.count { cached = Array(cached.prefix(cache.count)) }
         if verbose {
+            if !g.shifts.isEmpty { printErr("context shifted \(g.shifts.count) times (keep \(g.shifts[0].keep), discard \(g.shifts.map { String($0.discard) }.joined(separator: ", ")))") }
             let s = g.stats
             printErr(String(format: "prompt: %d tokens, %.2f tokens/s | generated: %d tokens, %.2f tokens/s | %@",
                             s.promptTokens, Double(s.promptTokens) / max(1e-9, Double(s.promptNanoseconds) / 1e9),

@@ -496,7 +496,10 @@ def test_pull_push_are_clear_errors(client):
 def test_prompt_longer_than_context(client, server):
     long = "The quick brown fox jumps over the lazy dog. " * 40
     r = client.generate(model=MODEL, prompt=long, raw=True, options={**GREEDY, "num_ctx": 128, "num_predict": 8})
-    assert r.done and r.prompt_eval_count <= 128 - 8
+    assert r.done and r.prompt_eval_count == 128  # cut to num_ctx as Ollama's runner does: the context shifts
+    s, _, body = post(server.url + "/api/generate", {"model": MODEL, "prompt": long, "raw": True, "stream": False, "shift": False,
+                                                     "options": {**GREEDY, "num_ctx": 128, "num_predict": 8}})
+    assert s == 200 and json.loads(body)["prompt_eval_count"] <= 128 - 8  # no shift: room is left for the answer
     s, _, body = post(server.url + "/api/generate", {"model": MODEL, "prompt": long, "raw": True, "stream": False,
                                                      "truncate": False, "options": {"num_ctx": 128}})
     assert s == 400 and json.loads(body)["error"] == "the input length exceeds the context length"
