@@ -133,37 +133,48 @@ extension LLMServer {
         let tools = try j.array("tools", of: "api.Tool") ?? []
         guard !common.model.isEmpty else { throw APIError.badRequest("model is required") }
         let m = try resolve(common.model)
-        if !tools.isEmpty {
-            let template = m.template ?? ""
-            // The template must know what to do with tools; the GGUF's is checked once the model is loaded.
-            if !template.isEmpty && !template.contains("tools") { throw APIError.badRequest("\"\(common.model)\" does not support tools") }
-        }
+        // The template must render the tools (ToolTemplate.swift); the GGUF's is checked once the model is loaded.
+        if !tools.isEmpty, let t = m.template { _ = try LLMServer.toolTemplate(t, model: common.model) }
         let settings = try settings(for: m, options: common.options, requestID: context.requestID)
         let model = common.model
-        @Sendable func message(_ text: String) -> JSON { .object([("role", .string("assistant")), ("content", .string(text))]) }
+        @Sendable func message(_ text: String, _ calls: [IdentifiedToolCall] = []) -> JSON {
+            var o: [(String, JSON)] = [("role", .string("assistant")), ("content", .string(text))]
+            if !calls.isEmpty { o.append(("tool_calls", .array(calls.map(\.ollama)))) }
+            return .object(o)
+        }
 
         if messages.isEmpty {
             let reason = try await loadOnly(m, keepAlive: common.keepAlive)
             return LLMServer.json(.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
                                            ("message", message("")), ("done_reason", .string(reason)), ("done", .bool(true))]))
         }
+        var toolTag = "{"
         let c = try await startCompletion(m, settings: settings, keepAlive: common.keepAlive, context: context,
                                           format: common.format) { b, numCtx in
-            if !tools.isEmpty, let t = m.template ?? b.model.chatTemplate, !t.contains("tools") {
-                throw APIError.badRequest("\"\(model)\" does not support tools")
-            }
+            if !tools.isEmpty { toolTag = try LLMServer.toolTemplate(m.template ?? b.model.chatTemplate, model: model).tag }
             return try b.chatTokens(messages, system: m.system, tools: tools, settings: settings, numCtx: numCtx,
                                     truncate: common.truncate) { [logger] in logger.warning("\($0)", metadata: ["id": .string(context.requestID)]) }
         }
-        @Sendable func final(_ r: SequenceResult, text: String) -> JSON {
-            .object([("model", .string(model)), ("created_at", .string(Timestamp.now())), ("message", message(text)),
+        @Sendable func final(_ r: SequenceResult, text: String, calls: [IdentifiedToolCall] = []) -> JSON {
+            .object([("model", .string(model)), ("created_at", .string(Timestamp.now())), ("message", message(text, calls)),
                      ("done_reason", .string(r.reason.rawValue)), ("done", .bool(true))] + metrics(r, c))
         }
+        @Sendable func chunk(_ s: String, _ calls: [IdentifiedToolCall] = []) -> String {
+            JSON.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
+                         ("message", message(s, calls)), ("done", .bool(false))]).line
+        }
+        let toolStream = tools.isEmpty ? nil : ToolCallStream(tag: toolTag, tools: tools)
         if common.stream {
             return stream(c, contentType: "application/x-ndjson", piece: { s in
-                JSON.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
-                             ("message", message(s)), ("done", .bool(false))]).line
-            }, done: { r in final(r, text: "").line }, failure: { m in JSON.object([("error", .string(m))]).line })
+                guard let toolStream else { return chunk(s) }
+                let (calls, content) = toolStream.add(s)
+                return content.isEmpty && calls.isEmpty ? nil : chunk(content, calls)
+            }, done: { r in final(r, text: toolStream?.finish() ?? "").line }, failure: { m in JSON.object([("error", .string(m))]).line })
+        }
+        if let toolStream {
+            let out = await collect(c, tools: toolStream)
+            if let e = out.collected.error { throw APIError(.internalServerError, e) }
+            return LLMServer.json(final(out.collected.result!, text: out.collected.text, calls: out.calls))
         }
         let out = await collect(c)
         if let e = out.error { throw APIError(.internalServerError, e) }
@@ -189,6 +200,7 @@ extension LLMServer {
             var fields: [(String, JSON)] = [("role", .string(role)), ("content", .string(content))]
             if let calls = msg["tool_calls"] { fields.append(("tool_calls", calls)) }
             if let name = try msg.string("tool_name") { fields.append(("tool_name", .string(name))) }
+            if let id = try msg.string("tool_call_id") { fields.append(("tool_call_id", .string(id))) }
             out.append(.object(fields))
         }
         return out
