@@ -74,7 +74,6 @@ extension LLMServer {
         if raw && (template != nil || system != nil || contextTokens != nil) {
             throw APIError.badRequest("raw mode does not support template, system, or context")
         }
-        if !suffix.isEmpty { throw APIError.badRequest("\"\(common.model)\" does not support insert") }
         let settings = try settings(for: m, options: common.options, requestID: context.requestID)
 
         if prompt.isEmpty && (contextTokens ?? []).isEmpty {
@@ -87,7 +86,10 @@ extension LLMServer {
                                           format: common.format) { b, numCtx in
             let log: (String) -> Void = { [logger] in logger.warning("\($0)", metadata: ["id": .string(context.requestID)]) }
             var ids: [Int]
-            if raw {
+            if !suffix.isEmpty {  // fill-in-the-middle (Infill.swift); 400 without FIM tokens
+                ids = try b.infillTokens(prefix: prompt, suffix: suffix, settings: settings, numCtx: numCtx,
+                                         batch: Infill.batch(common.options), modelName: common.model)
+            } else if raw {
                 ids = b.tokens(raw: prompt)
             } else {
                 let sys = system ?? m.system

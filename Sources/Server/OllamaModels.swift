@@ -156,6 +156,7 @@ extension LLMServer {
         if let s = m.system { o.append(("system", .string(s))) }
         var capabilities: [JSON] = [.string("completion")]
         if let t = template, ToolTemplate.analyze(t).supportsTools { capabilities.append(.string("tools")) }
+        if let g = gguf, FIMTokens(metadata: g.metadata).supportsInfill { capabilities.append(.string("insert")) }
         o += [("details", d.json), ("model_info", .object(verbose ? d.verboseModelInfo : d.modelInfo)),
               ("capabilities", .array(capabilities)), ("modified_at", .string(Timestamp.string(m.modifiedAt)))]
         return LLMServer.json(.object(o))

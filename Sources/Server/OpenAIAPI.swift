@@ -181,7 +181,7 @@ extension LLMServer {
         case nil: throw APIError.badRequest("prompt is required")
         default: throw APIError.badRequest("prompt must be a string")
         }
-        if let s = try j.string("suffix"), !s.isEmpty { throw APIError.badRequest("\"\(model)\" does not support insert") }
+        let suffix = try j.string("suffix") ?? ""
         let stream = try j.bool("stream") ?? false
         let includeUsage = try j.object("stream_options", type: "StreamOptions")?.bool("include_usage") ?? false
         let options = try LLMServer.openAIOptions(j)
@@ -189,7 +189,9 @@ extension LLMServer {
         let settings = try settings(for: m, options: options, requestID: context.requestID)
         guard !prompt.isEmpty else { throw APIError.badRequest("prompt is required") }
         let c = try await startCompletion(m, settings: settings, keepAlive: config.keepAlive, context: context) { b, numCtx in
-            let ids = b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: m.system, tools: nil))
+            let ids = !suffix.isEmpty
+                ? try b.infillTokens(prefix: prompt, suffix: suffix, settings: settings, numCtx: numCtx, batch: Infill.defaultBatch, modelName: model)
+                : b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: m.system, tools: nil))
             return try PromptBuilder.fit(ids, numCtx: numCtx, settings: settings, truncate: true) { [logger] in
                 logger.warning("\($0)", metadata: ["id": .string(context.requestID)])
             }
