@@ -2,8 +2,8 @@
 // "tools" capability; without it a request with tools is a 400 "… does not support tools"), and the tag that starts
 // a tool call in the model's output (Ollama's tools.parseTag: the first text of the template's .ToolCalls branch,
 // cut before "{", "{" when there is none). Our templates are Jinja, so both are found by rendering: the template
-// with a probe tool against without one, and an assistant turn carrying a probe call, whose text before the call's
-// JSON (or before the tool's name, for formats that write the name first) is the tag.
+// with a probe tool against without one, and an assistant turn carrying a probe call against the same turn without
+// it; the call's text before its JSON (or before the tool's name, for formats that write the name first) is the tag.
 import Formats
 import Foundation
 import Infer
