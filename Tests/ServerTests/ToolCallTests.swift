@@ -212,3 +212,34 @@ import Testing
         #expect(ToolTemplate.analyze("{{ raise_exception('no') }}").supportsTools == false)
     }
 }
+
+@Suite struct ToolCallWireTests {
+    @Test func ollamaAndOpenAIShapes() throws {
+        let c = IdentifiedToolCall(id: "call_abc12345", call: ToolCall(index: 1, name: "add", arguments: try JSON.parse(#"{"a": 1, "b": "x"}"#)))
+        #expect(c.ollama.serialized() == #"{"id":"call_abc12345","function":{"index":1,"name":"add","arguments":{"a":1,"b":"x"}}}"#)
+        #expect(c.openAI.serialized() == #"{"id":"call_abc12345","index":1,"type":"function","function":{"name":"add","arguments":"{\"a\":1,\"b\":\"x\"}"}}"#)
+        let id = IdentifiedToolCall.newID()
+        #expect(id.hasPrefix("call_") && id.count == 13 && id.dropFirst(5).allSatisfy { $0.isLowercase || $0.isNumber })
+    }
+
+    @Test func streamGivesIdsAndRemembersCalls() {
+        let tools: [JSON] = [.object([("type", .string("function")), ("function", .object([("name", .string("add"))]))])]
+        let s = ToolCallStream(tag: "<tool_call>", tools: tools)
+        #expect(s.add("Sure. <tool").content == "Sure. ")
+        #expect(!s.sentCalls)
+        let (calls, content) = s.add(#"_call>{"name": "add", "arguments": {"a": 2}}</tool_call>"#)
+        #expect(content == "" && calls.count == 1 && calls[0].call.name == "add" && calls[0].id.hasPrefix("call_"))
+        #expect(s.sentCalls && s.finish() == "")
+    }
+
+    @Test func openAIMessagesConverted() throws {
+        var names: [String: String] = [:]
+        let assistant = try RequestJSON.parse(Array(#"{"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "add", "arguments": "{\"a\": 1}"}}]}"#.utf8), type: "Message")
+        let a = try LLMServer.openAIToolFields(assistant, role: "assistant", names: &names)
+        #expect(JSON.object(a).serialized() == #"{"tool_calls":[{"id":"call_1","type":"function","function":{"index":0,"name":"add","arguments":{"a":1}}}]}"#)
+        let tool = try RequestJSON.parse(Array(#"{"role": "tool", "tool_call_id": "call_1", "content": "3"}"#.utf8), type: "Message")
+        #expect(JSON.object(try LLMServer.openAIToolFields(tool, role: "tool", names: &names)).serialized() == #"{"tool_call_id":"call_1","tool_name":"add"}"#)
+        let bad = try RequestJSON.parse(Array(#"{"role": "assistant", "tool_calls": [{"id": "x", "function": {"name": "f", "arguments": "{oops"}}]}"#.utf8), type: "Message")
+        #expect(throws: APIError.self) { try LLMServer.openAIToolFields(bad, role: "assistant", names: &names) }
+    }
+}
