@@ -77,15 +77,20 @@ extension LLMServer {
         if raw && (template != nil || system != nil || contextTokens != nil) {
             throw APIError.badRequest("raw mode does not support template, system, or context")
         }
-        // A Go template that uses .Suffix fills in generate's suffix (Ollama's rule).
+        // suffix: a Go template that uses .Suffix fills it in (Ollama's rule); else llama.cpp's infill prompt when the
+        // vocabulary has FIM tokens (Infill.swift, checked once the model is loaded); else a 400.
         let insert = suffix.isEmpty ? nil : try OllamaTemplate.insertTemplate(template ?? m.template)
-        if !suffix.isEmpty && insert == nil { throw APIError.badRequest("\"\(common.model)\" does not support insert") }
         var settings = try settings(for: m, options: common.options, requestID: context.requestID)
         settings.shift = common.shift
         if try j.bool("_debug_render_only") == true {
-            let text = try await renderOnly(m, keepAlive: common.keepAlive, templateOverride: template) { b in
-                if raw { return prompt }
+            let text = try await renderOnly(m, keepAlive: common.keepAlive, templateOverride: template) { b, numCtx in
                 if let insert { return try insert.render(prompt: prompt, suffix: suffix) }
+                if !suffix.isEmpty {
+                    let ids = try b.infillTokens(prefix: prompt, suffix: suffix, settings: settings, numCtx: settings.numCtx ?? numCtx,
+                                                 batch: Infill.batch(common.options), modelName: common.model)
+                    return b.model.tokenizer.decode(ids, special: true)
+                }
+                if raw { return prompt }
                 return try b.render([.message(role: "user", content: prompt)], system: system ?? m.system, tools: nil)
             }
             return LLMServer.debugRendered(model: common.model, prompt: text, chat: false)
@@ -101,10 +106,13 @@ extension LLMServer {
                                           format: common.format) { b, numCtx in
             let log: (String) -> Void = { [logger] in logger.warning("\($0)", metadata: ["id": .string(context.requestID)]) }
             var ids: [Int]
-            if raw {
-                ids = b.tokens(raw: prompt)
-            } else if let insert {
+            if let insert {
                 ids = (contextTokens ?? []) + b.tokens(rendered: try insert.render(prompt: prompt, suffix: suffix))
+            } else if !suffix.isEmpty {  // fill-in-the-middle (Infill.swift); 400 without FIM tokens
+                ids = try b.infillTokens(prefix: prompt, suffix: suffix, settings: settings, numCtx: numCtx,
+                                         batch: Infill.batch(common.options), modelName: common.model)
+            } else if raw {
+                ids = b.tokens(raw: prompt)
             } else {
                 let sys = system ?? m.system
                 ids = (contextTokens ?? []) + b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: sys, tools: nil))
@@ -149,15 +157,16 @@ extension LLMServer {
         let tools = try j.array("tools", of: "api.Tool") ?? []
         guard !common.model.isEmpty else { throw APIError.badRequest("model is required") }
         let m = try resolve(common.model)
-        if !tools.isEmpty {
-            let template = m.template ?? ""
-            // The template must know what to do with tools; the GGUF's is checked once the model is loaded.
-            if !template.isEmpty && !template.lowercased().contains("tools") { throw APIError.badRequest("\"\(common.model)\" does not support tools") }
-        }
+        // The template must render the tools (ToolTemplate.swift); the GGUF's is checked once the model is loaded.
+        if !tools.isEmpty, let t = m.template { _ = try LLMServer.toolTemplate(t, model: common.model) }
         var settings = try settings(for: m, options: common.options, requestID: context.requestID)
         settings.shift = common.shift
         let model = common.model
-        @Sendable func message(_ text: String) -> JSON { .object([("role", .string("assistant")), ("content", .string(text))]) }
+        @Sendable func message(_ text: String, _ calls: [IdentifiedToolCall] = []) -> JSON {
+            var o: [(String, JSON)] = [("role", .string("assistant")), ("content", .string(text))]
+            if !calls.isEmpty { o.append(("tool_calls", .array(calls.map(\.ollama)))) }
+            return .object(o)
+        }
 
         if messages.isEmpty {
             let reason = try await loadOnly(m, keepAlive: common.keepAlive)
@@ -165,28 +174,38 @@ extension LLMServer {
                                            ("message", message("")), ("done_reason", .string(reason)), ("done", .bool(true))]))
         }
         if try j.bool("_debug_render_only") == true {
-            let text = try await renderOnly(m, keepAlive: common.keepAlive) { b in
+            let text = try await renderOnly(m, keepAlive: common.keepAlive) { b, _ in
                 try b.render(messages, system: m.system, tools: tools)
             }
             return LLMServer.debugRendered(model: model, prompt: text, chat: true)
         }
+        var toolTag = "{"
         let c = try await startCompletion(m, settings: settings, keepAlive: common.keepAlive, context: context,
                                           format: common.format) { b, numCtx in
-            if !tools.isEmpty, let t = m.template ?? b.model.chatTemplate, !t.lowercased().contains("tools") {
-                throw APIError.badRequest("\"\(model)\" does not support tools")
-            }
+            if !tools.isEmpty { toolTag = try LLMServer.toolTemplate(m.template ?? b.model.chatTemplate, model: model).tag }
             return try b.chatTokens(messages, system: m.system, tools: tools, settings: settings, numCtx: numCtx,
                                     truncate: common.truncate) { [logger] in logger.warning("\($0)", metadata: ["id": .string(context.requestID)]) }
         }
-        @Sendable func final(_ r: SequenceResult, text: String) -> JSON {
-            .object([("model", .string(model)), ("created_at", .string(Timestamp.now())), ("message", message(text)),
+        @Sendable func final(_ r: SequenceResult, text: String, calls: [IdentifiedToolCall] = []) -> JSON {
+            .object([("model", .string(model)), ("created_at", .string(Timestamp.now())), ("message", message(text, calls)),
                      ("done_reason", .string(r.reason.rawValue)), ("done", .bool(true))] + metrics(r, c))
         }
+        @Sendable func chunk(_ s: String, _ calls: [IdentifiedToolCall] = []) -> String {
+            JSON.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
+                         ("message", message(s, calls)), ("done", .bool(false))]).line
+        }
+        let toolStream = tools.isEmpty ? nil : ToolCallStream(tag: toolTag, tools: tools)
         if common.stream {
             return stream(c, contentType: "application/x-ndjson", piece: { s in
-                JSON.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
-                             ("message", message(s)), ("done", .bool(false))]).line
-            }, done: { r in final(r, text: "").line }, failure: { m in JSON.object([("error", .string(m))]).line })
+                guard let toolStream else { return chunk(s) }
+                let (calls, content) = toolStream.add(s)
+                return content.isEmpty && calls.isEmpty ? nil : chunk(content, calls)
+            }, done: { r in final(r, text: toolStream?.finish() ?? "").line }, failure: { m in JSON.object([("error", .string(m))]).line })
+        }
+        if let toolStream {
+            let out = await collect(c, tools: toolStream)
+            if let e = out.collected.error { throw APIError(.internalServerError, e) }
+            return LLMServer.json(final(out.collected.result!, text: out.collected.text, calls: out.calls))
         }
         let out = await collect(c)
         if let e = out.error { throw APIError(.internalServerError, e) }
@@ -212,6 +231,7 @@ extension LLMServer {
             var fields: [(String, JSON)] = [("role", .string(role)), ("content", .string(content))]
             if let calls = msg["tool_calls"] { fields.append(("tool_calls", calls)) }
             if let name = try msg.string("tool_name") { fields.append(("tool_name", .string(name))) }
+            if let id = try msg.string("tool_call_id") { fields.append(("tool_call_id", .string(id))) }
             out.append(.object(fields))
         }
         return out

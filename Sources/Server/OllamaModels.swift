@@ -155,7 +155,11 @@ extension LLMServer {
         if let t = template { o.append(("template", .string(t))) }
         if let s = m.system { o.append(("system", .string(s))) }
         var capabilities: [JSON] = [.string("completion")]
-        if let t = template, t.lowercased().contains("tools") { capabilities.append(.string("tools")) }
+        if let t = template, ToolTemplate.analyze(t).supportsTools { capabilities.append(.string("tools")) }
+        // insert: a Go template that uses .Suffix (Ollama's rule), or FIM tokens for llama.cpp's infill prompt
+        if (try? OllamaTemplate.insertTemplate(template)) != nil || (gguf.map { FIMTokens(metadata: $0.metadata).supportsInfill } ?? false) {
+            capabilities.append(.string("insert"))
+        }
         o += [("details", d.json), ("model_info", .object(verbose ? d.verboseModelInfo : d.modelInfo)),
               ("capabilities", .array(capabilities)), ("modified_at", .string(Timestamp.string(m.modifiedAt)))]
         return LLMServer.json(.object(o))

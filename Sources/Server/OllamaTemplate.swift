@@ -226,10 +226,10 @@ extension LLMServer {
     /// `_debug_render_only`: the prompt as it would be rendered, without generating (the model is loaded for its
     /// tokenizer and template, as Ollama's handlers do).
     func renderOnly(_ m: StoredModel, keepAlive: KeepAlive, templateOverride: String? = nil,
-                    _ render: (PromptBuilder) throws -> String) async throws -> String {
+                    _ render: (PromptBuilder, _ defaultContext: Int) throws -> String) async throws -> String {
         let (runner, _) = try await manager.acquire(m)
         defer { Task { await manager.release(m, keepAlive: keepAlive) } }
-        return try render(PromptBuilder(model: runner.model, stored: m, templateOverride: templateOverride))
+        return try render(PromptBuilder(model: runner.model, stored: m, templateOverride: templateOverride), runner.defaultContext)
     }
 
     /// Ollama's reply to `_debug_render_only`: generate's or chat's response shape with `_debug_info`.

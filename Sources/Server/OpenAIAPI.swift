@@ -81,6 +81,7 @@ extension LLMServer {
         guard let raw = try j.array("messages", of: "openai.Message") else { throw APIError.badRequest("messages is required") }
         guard !raw.isEmpty else { throw APIError.badRequest("[] is too short - 'messages'") }
         var messages: [JSON] = []
+        var toolNames: [String: String] = [:]
         for v in raw {
             guard case let .object(f) = v else { throw APIError.badRequest("each message must be an object") }
             let msg = RequestJSON(type: "Message", fields: f)
@@ -101,48 +102,69 @@ extension LLMServer {
                 }
             default: throw APIError.badRequest("invalid message content type")
             }
-            messages.append(.message(role: role == "developer" ? "system" : role, content: content))
+            let extra = try LLMServer.openAIToolFields(msg, role: role, names: &toolNames)
+            messages.append(.object([("role", .string(role == "developer" ? "system" : role)), ("content", .string(content))] + extra))
         }
         let tools = try j.array("tools", of: "openai.Tool") ?? []
-        if !tools.isEmpty { throw APIError.badRequest("\"\(model)\" does not support tools") }
+        try LLMServer.checkToolChoice(j)
         let stream = try j.bool("stream") ?? false
         let includeUsage = try j.object("stream_options", type: "StreamOptions")?.bool("include_usage") ?? false
         let options = try LLMServer.openAIOptions(j)
         let m = try resolve(model)
+        if !tools.isEmpty, let t = m.template { _ = try LLMServer.toolTemplate(t, model: model) }
         let settings = try settings(for: m, options: options, requestID: context.requestID)
+        var toolTag = "{"
         let c = try await startCompletion(m, settings: settings, keepAlive: config.keepAlive, context: context,
                                           format: try LLMServer.openAIFormat(j)) { b, numCtx in
-            try b.chatTokens(messages, system: m.system, tools: nil, settings: settings, numCtx: numCtx, truncate: true) { [logger] in
+            if !tools.isEmpty { toolTag = try LLMServer.toolTemplate(m.template ?? b.model.chatTemplate, model: model).tag }
+            return try b.chatTokens(messages, system: m.system, tools: tools, settings: settings, numCtx: numCtx, truncate: true) { [logger] in
                 logger.warning("\($0)", metadata: ["id": .string(context.requestID)])
             }
         }
+        let toolStream = tools.isEmpty ? nil : ToolCallStream(tag: toolTag, tools: tools)
         let id = "chatcmpl-\(Int.random(in: 0...998))"
         let created = Int(Date().timeIntervalSince1970)
         @Sendable func head(_ object: String) -> [(String, JSON)] {
             [("id", .string(id)), ("object", .string(object)), ("created", .int(created)), ("model", .string(model)),
              ("system_fingerprint", .string("fp_ollama"))]
         }
+        @Sendable func delta(_ s: String, _ calls: [IdentifiedToolCall]) -> JSON {
+            var d: [(String, JSON)] = [("role", .string("assistant")), ("content", .string(s))]
+            if !calls.isEmpty { d.append(("tool_calls", .array(calls.map(\.openAI)))) }
+            return .object(d)
+        }
         if stream {
             return self.stream(c, contentType: "text/event-stream", piece: { s in
-                LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([.object([
-                    ("index", .int(0)), ("delta", .object([("role", .string("assistant")), ("content", .string(s))])),
-                    ("finish_reason", .null)])]))]))
+                var text = s, calls: [IdentifiedToolCall] = []
+                if let toolStream {
+                    (calls, text) = toolStream.add(s)
+                    if text.isEmpty && calls.isEmpty { return nil }
+                }
+                return LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([.object([
+                    ("index", .int(0)), ("delta", delta(text, calls)), ("finish_reason", .null)])]))]))
             }, done: { r in
+                let reason = toolStream?.sentCalls == true ? "tool_calls" : r.reason.rawValue
                 var out = LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([.object([
-                    ("index", .int(0)), ("delta", .object([("role", .string("assistant")), ("content", .string(""))])),
-                    ("finish_reason", .string(r.reason.rawValue))])]))]))
+                    ("index", .int(0)), ("delta", delta(toolStream?.finish() ?? "", [])),
+                    ("finish_reason", .string(reason))])]))]))
                 if includeUsage {
                     out += LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([])), ("usage", LLMServer.usage(r))]))
                 }
                 return out
             }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n")
         }
-        let out = await collect(c)
+        var out: Collected, calls: [IdentifiedToolCall] = []
+        if let toolStream {
+            let o = await collect(c, tools: toolStream)
+            (out, calls) = (o.collected, o.calls)
+        } else {
+            out = await collect(c)
+        }
         if let e = out.error { throw APIError(.internalServerError, e) }
         let r = out.result!
         return LLMServer.json(.object(head("chat.completion") + [
-            ("choices", .array([.object([("index", .int(0)), ("message", .object([("role", .string("assistant")), ("content", .string(out.text))])),
-                                         ("finish_reason", .string(r.reason.rawValue))])])),
+            ("choices", .array([.object([("index", .int(0)), ("message", delta(out.text, calls)),
+                                         ("finish_reason", .string(calls.isEmpty ? r.reason.rawValue : "tool_calls"))])])),
             ("usage", LLMServer.usage(r)),
         ]))
     }
@@ -159,7 +181,7 @@ extension LLMServer {
         case nil: throw APIError.badRequest("prompt is required")
         default: throw APIError.badRequest("prompt must be a string")
         }
-        if let s = try j.string("suffix"), !s.isEmpty { throw APIError.badRequest("\"\(model)\" does not support insert") }
+        let suffix = try j.string("suffix") ?? ""
         let stream = try j.bool("stream") ?? false
         let includeUsage = try j.object("stream_options", type: "StreamOptions")?.bool("include_usage") ?? false
         let options = try LLMServer.openAIOptions(j)
@@ -167,7 +189,9 @@ extension LLMServer {
         let settings = try settings(for: m, options: options, requestID: context.requestID)
         guard !prompt.isEmpty else { throw APIError.badRequest("prompt is required") }
         let c = try await startCompletion(m, settings: settings, keepAlive: config.keepAlive, context: context) { b, numCtx in
-            let ids = b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: m.system, tools: nil))
+            let ids = !suffix.isEmpty
+                ? try b.infillTokens(prefix: prompt, suffix: suffix, settings: settings, numCtx: numCtx, batch: Infill.defaultBatch, modelName: model)
+                : b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: m.system, tools: nil))
             return try b.fit(ids, numCtx: numCtx, settings: settings, truncate: true) { [logger] in
                 logger.warning("\($0)", metadata: ["id": .string(context.requestID)])
             }
