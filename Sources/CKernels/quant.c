@@ -583,3 +583,110 @@ float llk_make_qx_quants_rmse1(int n, int nmax, const float *x, int8_t *L) {
 #endif
     return llk_make_qx_quants_rmse1_generic(n, nmax, x, L);
 }
+
+// MARK: - f16 → f32
+
+static inline float h2f_bits(uint16_t h) {
+    const uint32_t em = (uint32_t)(h & 0x7fff) << 13, exp = em & (0x7c00u << 13);
+    uint32_t r;
+    if (exp == 0x7c00u << 13) r = em + (224u << 23);  // inf / NaN, payload kept
+    else if (exp == 0) {                               // zero / subnormal: exact float arithmetic
+        float a, b = 0;
+        const uint32_t ab = em + (113u << 23), bb = 113u << 23;
+        memcpy(&a, &ab, 4);
+        memcpy(&b, &bb, 4);
+        const float d = a - b;
+        memcpy(&r, &d, 4);
+    } else r = em + (112u << 23);
+    r |= (uint32_t)(h & 0x8000) << 16;
+    float f;
+    memcpy(&f, &r, 4);
+    return f;
+}
+
+void llk_f16_to_f32_generic(const uint16_t *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = h2f_bits(src[i]);
+}
+
+#if LLK_X86
+T512 static void f16_to_f32_avx512(const uint16_t *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(src + i));
+        __m512 f = _mm512_cvtph_ps(h);
+        const __m512i w = _mm512_cvtepu16_epi32(h);
+        const __mmask16 special = _mm512_cmpeq_epi32_mask(_mm512_and_si512(w, _mm512_set1_epi32(0x7c00)), _mm512_set1_epi32(0x7c00));
+        if (special) {
+            const __m512i bits = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(w, _mm512_set1_epi32(0x8000)), 16),
+                                                 _mm512_or_si512(_mm512_set1_epi32(0x7f800000), _mm512_slli_epi32(_mm512_and_si512(w, _mm512_set1_epi32(0x3ff)), 13)));
+            f = _mm512_mask_mov_ps(f, special, _mm512_castsi512_ps(bits));
+        }
+        _mm512_storeu_ps(dst + i, f);
+    }
+    for (; i < n; i++) dst[i] = h2f_bits(src[i]);
+}
+
+__attribute__((target("avx2,f16c"))) static void f16_to_f32_f16c(const uint16_t *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm_loadu_si128((const __m128i *)(src + i));
+        __m256 f = _mm256_cvtph_ps(h);
+        const __m256i w = _mm256_cvtepu16_epi32(h);
+        const __m256i special = _mm256_cmpeq_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0x7c00)), _mm256_set1_epi32(0x7c00));
+        if (!_mm256_testz_si256(special, special)) {
+            const __m256i bits = _mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0x8000)), 16),
+                                                 _mm256_or_si256(_mm256_set1_epi32(0x7f800000), _mm256_slli_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0x3ff)), 13)));
+            f = _mm256_blendv_ps(f, _mm256_castsi256_ps(bits), _mm256_castsi256_ps(special));
+        }
+        _mm256_storeu_ps(dst + i, f);
+    }
+    for (; i < n; i++) dst[i] = h2f_bits(src[i]);
+}
+
+static int have_f16c(void) {
+    static int have = -1;
+    if (have < 0) {
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    }
+    return have;
+}
+#endif
+
+void llk_f16_to_f32(const uint16_t *src, float *dst, int64_t n) {
+#if LLK_X86
+    if (have_avx512()) { f16_to_f32_avx512(src, dst, n); return; }
+    if (have_f16c()) { f16_to_f32_f16c(src, dst, n); return; }
+#endif
+    llk_f16_to_f32_generic(src, dst, n);
+}
+
+// MARK: - finiteness check of a row to quantize
+
+static int64_t first_nonfinite_generic(const float *x, int64_t from, int64_t n) {
+    for (int64_t i = from; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, x + i, 4);
+        if ((b & 0x7f800000) == 0x7f800000) return i;
+    }
+    return -1;
+}
+
+#if LLK_X86
+T512 static int64_t first_nonfinite_avx512(const float *x, int64_t n) {
+    const __m512i e = _mm512_set1_epi32(0x7f800000);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __mmask16 m = _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_loadu_si512(x + i), e), e);
+        if (m) return i + __builtin_ctz(m);
+    }
+    return first_nonfinite_generic(x, i, n);
+}
+#endif
+
+int64_t llk_first_nonfinite(const float *x, int64_t n) {
+#if LLK_X86
+    if (have_avx512()) return first_nonfinite_avx512(x, n);
+#endif
+    return first_nonfinite_generic(x, 0, n);
+}

@@ -1,6 +1,7 @@
 // Half-precision conversions done with bit operations (Float16 is missing on Intel Macs):
 // IEEE binary16 (F16) and bfloat16 (BF16) to and from Float, round-to-nearest-even like numpy's
 // astype(float16) and gguf-py's fp32→bf16 (NaN kept quiet), plus bulk row converters.
+import CKernels
 
 @inline(__always)
 public func halfToFloat(_ h: UInt16) -> Float {
@@ -103,7 +104,7 @@ func halfToFloatBranchFree(_ h: UInt16) -> Float {
 }
 
 /// `n` f16 values → Float.
+/// `n` f16 values → Float (the C kernel: vcvtph2ps with its special lanes rebuilt, equal to `halfToFloat`).
 public func convertHalfToFloat(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-    let s = src.assumingMemoryBound(to: UInt16.self)
-    for i in 0..<n { dst[i] = halfToFloatBranchFree(s[i]) }
+    llk_f16_to_f32(src.assumingMemoryBound(to: UInt16.self), dst, Int64(n))
 }

@@ -76,6 +76,11 @@ public enum Quantize {
 
     /// The first non-finite value in `n` floats, if any.
     public static func firstNonFinite(_ x: UnsafePointer<Float>, _ n: Int) -> Int? {
+        let i = llk_first_nonfinite(x, Int64(n))  // CKernels/quant.c; the loop below is its reference
+        return i < 0 ? nil : Int(i)
+    }
+
+    static func firstNonFiniteReference(_ x: UnsafePointer<Float>, _ n: Int) -> Int? {
         for i in 0..<n where !x[i].isFinite { return i }
         return nil
     }

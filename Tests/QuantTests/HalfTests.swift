@@ -1,4 +1,5 @@
 // F16 / BF16 conversions against the hardware/stdlib conversions and hand-checked edge cases.
+import CKernels
 import Testing
 @testable import Quant
 
@@ -68,5 +69,16 @@ import Testing
         var out = [Float](repeating: 0, count: all.count)
         all.withUnsafeBytes { s in out.withUnsafeMutableBufferPointer { convertHalfToFloat(s.baseAddress!, $0.baseAddress!, all.count) } }
         for (h, f) in zip(all, out) { #expect(f.bitPattern == halfToFloat(h).bitPattern, "\(h)") }
+        // the portable C loop, and every tail length of the vector loops from odd starts
+        var generic = [Float](repeating: 0, count: all.count)
+        all.withUnsafeBufferPointer { s in generic.withUnsafeMutableBufferPointer { llk_f16_to_f32_generic(s.baseAddress!, $0.baseAddress!, Int64(all.count)) } }
+        #expect(generic.map(\.bitPattern) == out.map(\.bitPattern))
+        for start in [0, 1, 7, 0x7bf9, 0x7c00 - 3, 0xfbfd] {
+            for n in 1...40 {
+                var part = [Float](repeating: 1, count: n)
+                all.withUnsafeBytes { s in part.withUnsafeMutableBufferPointer { convertHalfToFloat(s.baseAddress! + 2 * start, $0.baseAddress!, n) } }
+                #expect(part.map(\.bitPattern) == (start..<(start + n)).map { halfToFloat(UInt16($0)).bitPattern }, "\(start) \(n)")
+            }
+        }
     }
 }

@@ -133,4 +133,24 @@ import Testing
             if !ok { break }
         }
     }
+
+    /// The first NaN / ±inf of a row, at every position and row length around the vector width, and none.
+    @Test func firstNonFiniteEqualsReference() {
+        for n in [0, 1, 15, 16, 17, 31, 32, 33, 100] {
+            var x = (0..<n).map { Float($0) * 0.5 - 3 }
+            x.withUnsafeBufferPointer { #expect(Quantize.firstNonFinite($0.baseAddress!, n) == nil) }
+            for bad: Float in [.nan, .infinity, -.infinity, .signalingNaN] {
+                for at in stride(from: n - 1, through: 0, by: -1) {
+                    x[at] = bad
+                    x.withUnsafeBufferPointer { p in
+                        #expect(Quantize.firstNonFinite(p.baseAddress!, n) == Quantize.firstNonFiniteReference(p.baseAddress!, n), "\(n) \(at)")
+                        #expect(Quantize.firstNonFinite(p.baseAddress!, n) == at)
+                    }
+                }
+                x = (0..<n).map { Float($0) * 0.5 - 3 }
+            }
+        }
+        let big: [Float] = [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -0.0]
+        big.withUnsafeBufferPointer { #expect(Quantize.firstNonFinite($0.baseAddress!, 4) == nil) }
+    }
 }

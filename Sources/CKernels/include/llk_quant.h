@@ -26,4 +26,11 @@ float llk_make_qx_quants_rmse1(int n, int nmax, const float *x, int8_t *L);
 float llk_make_qkx2_quants_generic(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *the_min,
                                    float rmin, float rdelta, int nstep, int use_mad);
 float llk_make_qx_quants_rmse1_generic(int n, int nmax, const float *x, int8_t *L);
+
+/// `n` IEEE halves → floats, bit for bit Swift's halfToFloat (NaN payloads kept, signalling NaNs not quieted):
+/// vcvtph2ps with AVX-512 or F16C, its special lanes (exponent all ones) rebuilt from the bits; portable C otherwise.
+void llk_f16_to_f32(const uint16_t *src, float *dst, int64_t n);
+void llk_f16_to_f32_generic(const uint16_t *src, float *dst, int64_t n);
+/// The index of the first NaN or ±inf among `n` floats, or −1.
+int64_t llk_first_nonfinite(const float *x, int64_t n);
 #endif
