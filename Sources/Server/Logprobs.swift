@@ -100,19 +100,23 @@ extension DecodeSequence {
 }
 
 extension Logprob {
-    /// Ollama's api.Logprob: {token, logprob, bytes, top_logprobs}; OpenAI's chat `logprobs.content` items have the
-    /// same fields. A −∞ log probability (a masked token) is sent as −9999, OpenAI's floor, since JSON has no −∞.
-    func json(_ tokenizer: any Tokenizer) -> JSON {
-        var o = Logprob.fields(token, logprob, tokenizer)
-        o.append(("top_logprobs", .array(top.map { .object(Logprob.fields($0.token, $0.logprob, tokenizer)) })))
+    /// Ollama's api.Logprob: {token, logprob, bytes, top_logprobs}, empty lists omitted (omitempty); OpenAI's chat
+    /// `logprobs.content` items (`openAI`) always have all four. A −∞ log probability is sent as −9999 (OpenAI's floor:
+    /// JSON has no −∞).
+    func json(_ tokenizer: any Tokenizer, openAI: Bool = false) -> JSON {
+        var o = Logprob.fields(token, logprob, tokenizer, openAI)
+        if openAI || !top.isEmpty {
+            o.append(("top_logprobs", .array(top.map { .object(Logprob.fields($0.token, $0.logprob, tokenizer, openAI)) })))
+        }
         return .object(o)
     }
 
-    static func fields(_ token: Int, _ logprob: Double, _ tokenizer: any Tokenizer) -> [(String, JSON)] {
+    static func fields(_ token: Int, _ logprob: Double, _ tokenizer: any Tokenizer, _ openAI: Bool) -> [(String, JSON)] {
         let bytes = tokenizer.piece(token, special: true)
-        return [("token", .string(String(decoding: bytes, as: UTF8.self))),
-                ("logprob", .double(logprob.isFinite ? logprob : -9999)),
-                ("bytes", .array(bytes.map { .int(Int($0)) }))]
+        var o: [(String, JSON)] = [("token", .string(String(decoding: bytes, as: UTF8.self))),
+                                   ("logprob", .double(logprob.isFinite ? logprob : -9999))]
+        if openAI || !bytes.isEmpty { o.append(("bytes", .array(bytes.map { .int(Int($0)) }))) }
+        return o
     }
 }
 
@@ -123,7 +127,7 @@ func logprobsField(_ l: [Logprob], _ c: Completion) -> [(String, JSON)] {
 
 /// OpenAI's choice field `logprobs: {content: [...]}` (Ollama's ChoiceLogprobs); omitted when empty.
 func openAILogprobs(_ l: [Logprob], _ c: Completion) -> [(String, JSON)] {
-    l.isEmpty ? [] : [("logprobs", .object([("content", .array(l.map { $0.json(c.runner.model.tokenizer) }))]))]
+    l.isEmpty ? [] : [("logprobs", .object([("content", .array(l.map { $0.json(c.runner.model.tokenizer, openAI: true) }))]))]
 }
 
 /// The `logprobs` / `top_logprobs` request fields: nil when not asked for, else how many alternatives.

@@ -59,11 +59,13 @@ def numpy_logprobs(smollm2, prompt, n, n_vocab, tmp_path):
     return ids, lg - m - np.log(np.exp(lg - m).sum(axis=1, keepdims=True))
 
 
-def check_entries(entries, k):
+def check_entries(entries, k, openai_shape=False):
+    """Ollama omits an empty top_logprobs (omitempty); OpenAI's items always have it."""
     for e in entries:
-        assert set(e) == {"token", "logprob", "bytes", "top_logprobs"}
+        assert set(e) == {"token", "logprob", "bytes"} | ({"top_logprobs"} if k or openai_shape else set())
+        assert all(set(t) == {"token", "logprob", "bytes"} for t in e.get("top_logprobs", []))
         assert bytes(e["bytes"]).decode("utf-8", "replace") == e["token"] or len(e["bytes"]) < 4
-        top = e["top_logprobs"]
+        top = e.get("top_logprobs", [])
         assert len(top) == k
         lps = [t["logprob"] for t in top]
         assert lps == sorted(lps, reverse=True) and all(x <= 0 for x in lps)
@@ -112,7 +114,7 @@ def test_stream_carries_each_chunks_logprobs(server):
     assert got == whole["logprobs"]
     # top_logprobs 0 (or absent): the tokens alone; no logprobs at all without `logprobs`.
     r = json.loads(post(server.url + "/api/generate", {**body, "stream": False, "top_logprobs": 0})[2])
-    assert [e["top_logprobs"] for e in r["logprobs"]] == [[]] * len(r["logprobs"])
+    check_entries(r["logprobs"], 0)
     assert [(e["token"], e["logprob"]) for e in r["logprobs"]] == [(e["token"], e["logprob"]) for e in whole["logprobs"]]
     r = json.loads(post(server.url + "/api/generate", {**body, "stream": False, "logprobs": False, "top_logprobs": 3})[2])
     assert "logprobs" not in r and r["response"] == whole["response"]
@@ -170,7 +172,11 @@ def test_openai_chat_and_completions(server):
                                                        "logprobs": 2})
     lp = json.loads(body)["choices"][0]["logprobs"]["content"]
     assert s == 200 and len(lp) == 6
-    check_entries(lp, 2)
+    check_entries(lp, 2, openai_shape=True)
+    lp = json.loads(post(server.url + "/v1/completions", {"model": MODEL, "prompt": PROMPT, "temperature": 0, "max_tokens": 3,
+                                                          "logprobs": 0})[2])["choices"][0]["logprobs"]["content"]
+    check_entries(lp, 0, openai_shape=True)
+    assert [e["top_logprobs"] for e in lp] == [[]] * 3
     cr = c.completions.create(model=MODEL, prompt=PROMPT, temperature=0, max_tokens=6, logprobs=2)
     assert cr.choices[0].logprobs is not None
 
