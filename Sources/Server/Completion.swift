@@ -22,6 +22,7 @@ struct Completion: Sendable {
 /// Collected output of a non-streamed generation.
 struct Collected {
     var text = ""
+    var logprobs: [Logprob] = []
     var result: SequenceResult?
     var error: String?
 }
@@ -42,7 +43,7 @@ extension LLMServer {
 
     /// Loads the model (counted as one use until `finish`), builds the prompt with `build(builder, numCtx)` and queues it.
     func startCompletion(_ m: StoredModel, settings: GenerationSettings, keepAlive: KeepAlive, context: ServerContext,
-                         templateOverride: String? = nil, format: JSONGrammar? = nil,
+                         templateOverride: String? = nil, format: JSONGrammar? = nil, logprobs: Int? = nil,
                          build: (PromptBuilder, Int) throws -> [Int]) async throws -> Completion {
         let start = now()
         let (runner, loadNs) = try await manager.acquire(m)
@@ -61,6 +62,7 @@ extension LLMServer {
             }
             var request = SequenceRequest(prompt: prompt, settings: settings, contextLength: numCtx, isDisconnected: context.isDisconnected)
             request.format = format
+            request.logprobs = logprobs
             let handle = try runner.submit(request)
             return Completion(stored: m, runner: runner, handle: handle, prompt: prompt, keepAlive: keepAlive,
                               loadNanoseconds: loadNs, start: start, requestID: context.requestID)
@@ -94,6 +96,7 @@ extension LLMServer {
         for await e in c.handle.events {
             switch e {
             case let .piece(s): out.text += s
+            case let .logprobs(l): out.logprobs += l
             case let .done(r): out.result = r
             case let .failed(m): out.error = m
             }
@@ -105,17 +108,22 @@ extension LLMServer {
 
     /// A streamed answer: `piece` / `done` / `failure` turn events into wire bytes (NDJSON lines or SSE events);
     /// `trailer` is written after the last event (SSE's [DONE]). A failed write (client gone) cancels the sequence.
+    /// `logprobPiece`, when given, writes pieces instead of `piece`, with their log probabilities (Logprobs.swift).
     func stream(_ c: Completion, contentType: String, piece: @escaping @Sendable (String) -> String?,
                 done: @escaping @Sendable (SequenceResult) -> String, failure: @escaping @Sendable (String) -> String,
-                trailer: String? = nil) -> Response {
+                trailer: String? = nil, logprobPiece: (@Sendable (String, [Logprob]) -> String?)? = nil) -> Response {
         Response(status: .ok, headers: [.contentType: contentType, .cacheControl: "no-cache"], body: ResponseBody { [self] writer in
             var result: SequenceResult?
             var error: String?
+            var logprobs: [Logprob] = []
             do {
                 for await e in c.handle.events {
                     switch e {
+                    case let .logprobs(l): logprobs += l
                     case let .piece(s):
-                        if let text = piece(s) { try await writer.write(ByteBuffer(string: text)) }
+                        let text = logprobPiece.map { $0(s, logprobs) } ?? piece(s)
+                        logprobs = []
+                        if let text { try await writer.write(ByteBuffer(string: text)) }
                     case let .done(r):
                         result = r
                         try await writer.write(ByteBuffer(string: done(r)))

@@ -17,6 +17,8 @@ struct CommonRequest {
     var shift: Bool
     /// `format`: "json" or a JSON schema, compiled (JSONSchema.swift); nil: free text.
     var format: JSONGrammar?
+    /// `logprobs` / `top_logprobs`: nil, or how many alternatives per token (Logprobs.swift).
+    var logprobs: Int?
 
     init(_ j: RequestJSON, defaultKeepAlive: KeepAlive) throws(APIError) {
         model = try j.string("model") ?? ""
@@ -34,8 +36,7 @@ struct CommonRequest {
             default: throw .badRequest("invalid think value")
             }
         }
-        if let n = try j.int("top_logprobs"), n < 0 || n > 20 { throw .badRequest("top_logprobs must be between 0 and 20") }
-        if try j.bool("logprobs") == true { throw .badRequest("logprobs are not supported by llmkit serve yet") }
+        logprobs = try requestedLogprobs(enabled: j.bool("logprobs") ?? false, top: j.int("top_logprobs"))
     }
 
     /// `format`: "json" (one JSON object) or a JSON Schema object, both by constrained sampling (JSONConstraint.swift);
@@ -103,7 +104,7 @@ extension LLMServer {
         }
 
         let c = try await startCompletion(m, settings: settings, keepAlive: common.keepAlive, context: context, templateOverride: template,
-                                          format: common.format) { b, numCtx in
+                                          format: common.format, logprobs: common.logprobs) { b, numCtx in
             let log: (String) -> Void = { [logger] in logger.warning("\($0)", metadata: ["id": .string(context.requestID)]) }
             var ids: [Int]
             if let insert {
@@ -120,21 +121,24 @@ extension LLMServer {
             return try b.fit(ids, numCtx: numCtx, settings: settings, truncate: common.truncate, log: log)
         }
         let model = common.model
-        @Sendable func final(_ r: SequenceResult, text: String) -> JSON {
+        @Sendable func final(_ r: SequenceResult, text: String, logprobs: [Logprob] = []) -> JSON {
             var o: [(String, JSON)] = [("model", .string(model)), ("created_at", .string(Timestamp.now())),
                                        ("response", .string(text)), ("done", .bool(true)), ("done_reason", .string(r.reason.rawValue))]
             if !raw { o.append(("context", .array((c.prompt + r.generated).map { .int($0) }))) }
-            return .object(o + metrics(r, c))
+            return .object(o + metrics(r, c) + logprobsField(logprobs, c))
         }
         if common.stream {
-            return stream(c, contentType: "application/x-ndjson", piece: { s in
+            @Sendable func chunk(_ s: String, _ l: [Logprob]) -> String? {
                 JSON.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
-                             ("response", .string(s)), ("done", .bool(false))]).line
-            }, done: { r in final(r, text: "").line }, failure: { m in JSON.object([("error", .string(m))]).line })
+                             ("response", .string(s)), ("done", .bool(false))] + logprobsField(l, c)).line
+            }
+            return stream(c, contentType: "application/x-ndjson", piece: { chunk($0, []) },
+                          done: { r in final(r, text: "").line }, failure: { m in JSON.object([("error", .string(m))]).line },
+                          logprobPiece: chunk)
         }
         let out = await collect(c)
         if let e = out.error { throw APIError(.internalServerError, e) }
-        return LLMServer.json(final(out.result!, text: out.text))
+        return LLMServer.json(final(out.result!, text: out.text, logprobs: out.logprobs))
     }
 
     /// An empty prompt: load the model (done_reason "load"), or with keep_alive 0 unload it ("unload").
@@ -181,35 +185,36 @@ extension LLMServer {
         }
         var toolTag = "{"
         let c = try await startCompletion(m, settings: settings, keepAlive: common.keepAlive, context: context,
-                                          format: common.format) { b, numCtx in
+                                          format: common.format, logprobs: common.logprobs) { b, numCtx in
             if !tools.isEmpty { toolTag = try LLMServer.toolTemplate(m.template ?? b.model.chatTemplate, model: model).tag }
             return try b.chatTokens(messages, system: m.system, tools: tools, settings: settings, numCtx: numCtx,
                                     truncate: common.truncate) { [logger] in logger.warning("\($0)", metadata: ["id": .string(context.requestID)]) }
         }
-        @Sendable func final(_ r: SequenceResult, text: String, calls: [IdentifiedToolCall] = []) -> JSON {
+        @Sendable func final(_ r: SequenceResult, text: String, calls: [IdentifiedToolCall] = [], logprobs: [Logprob] = []) -> JSON {
             .object([("model", .string(model)), ("created_at", .string(Timestamp.now())), ("message", message(text, calls)),
-                     ("done_reason", .string(r.reason.rawValue)), ("done", .bool(true))] + metrics(r, c))
+                     ("done_reason", .string(r.reason.rawValue)), ("done", .bool(true))] + metrics(r, c) + logprobsField(logprobs, c))
         }
-        @Sendable func chunk(_ s: String, _ calls: [IdentifiedToolCall] = []) -> String {
+        @Sendable func chunk(_ s: String, _ calls: [IdentifiedToolCall] = [], _ logprobs: [Logprob] = []) -> String {
             JSON.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
-                         ("message", message(s, calls)), ("done", .bool(false))]).line
+                         ("message", message(s, calls)), ("done", .bool(false))] + logprobsField(logprobs, c)).line
         }
         let toolStream = tools.isEmpty ? nil : ToolCallStream(tag: toolTag, tools: tools)
         if common.stream {
-            return stream(c, contentType: "application/x-ndjson", piece: { s in
-                guard let toolStream else { return chunk(s) }
+            return stream(c, contentType: "application/x-ndjson", piece: { _ in nil }, done: { r in final(r, text: toolStream?.finish() ?? "").line },
+                          failure: { m in JSON.object([("error", .string(m))]).line }, logprobPiece: { s, l in
+                guard let toolStream else { return chunk(s, [], l) }
                 let (calls, content) = toolStream.add(s)
-                return content.isEmpty && calls.isEmpty ? nil : chunk(content, calls)
-            }, done: { r in final(r, text: toolStream?.finish() ?? "").line }, failure: { m in JSON.object([("error", .string(m))]).line })
+                return content.isEmpty && calls.isEmpty && l.isEmpty ? nil : chunk(content, calls, l)
+            })
         }
         if let toolStream {
             let out = await collect(c, tools: toolStream)
             if let e = out.collected.error { throw APIError(.internalServerError, e) }
-            return LLMServer.json(final(out.collected.result!, text: out.collected.text, calls: out.calls))
+            return LLMServer.json(final(out.collected.result!, text: out.collected.text, calls: out.calls, logprobs: out.collected.logprobs))
         }
         let out = await collect(c)
         if let e = out.error { throw APIError(.internalServerError, e) }
-        return LLMServer.json(final(out.result!, text: out.text))
+        return LLMServer.json(final(out.result!, text: out.text, logprobs: out.logprobs))
     }
 
     /// `messages` checked field by field (Go's decoding errors), roles lower-cased, only what templates use kept.

@@ -110,12 +110,13 @@ extension LLMServer {
         let stream = try j.bool("stream") ?? false
         let includeUsage = try j.object("stream_options", type: "StreamOptions")?.bool("include_usage") ?? false
         let options = try LLMServer.openAIOptions(j)
+        let logprobs = try requestedLogprobs(enabled: j.bool("logprobs") ?? false, top: j.int("top_logprobs"))
         let m = try resolve(model)
         if !tools.isEmpty, let t = m.template { _ = try LLMServer.toolTemplate(t, model: model) }
         let settings = try settings(for: m, options: options, requestID: context.requestID)
         var toolTag = "{"
         let c = try await startCompletion(m, settings: settings, keepAlive: config.keepAlive, context: context,
-                                          format: try LLMServer.openAIFormat(j)) { b, numCtx in
+                                          format: try LLMServer.openAIFormat(j), logprobs: logprobs) { b, numCtx in
             if !tools.isEmpty { toolTag = try LLMServer.toolTemplate(m.template ?? b.model.chatTemplate, model: model).tag }
             return try b.chatTokens(messages, system: m.system, tools: tools, settings: settings, numCtx: numCtx, truncate: true) { [logger] in
                 logger.warning("\($0)", metadata: ["id": .string(context.requestID)])
@@ -134,15 +135,7 @@ extension LLMServer {
             return .object(d)
         }
         if stream {
-            return self.stream(c, contentType: "text/event-stream", piece: { s in
-                var text = s, calls: [IdentifiedToolCall] = []
-                if let toolStream {
-                    (calls, text) = toolStream.add(s)
-                    if text.isEmpty && calls.isEmpty { return nil }
-                }
-                return LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([.object([
-                    ("index", .int(0)), ("delta", delta(text, calls)), ("finish_reason", .null)])]))]))
-            }, done: { r in
+            return self.stream(c, contentType: "text/event-stream", piece: { _ in nil }, done: { r in
                 let reason = toolStream?.sentCalls == true ? "tool_calls" : r.reason.rawValue
                 var out = LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([.object([
                     ("index", .int(0)), ("delta", delta(toolStream?.finish() ?? "", [])),
@@ -151,7 +144,15 @@ extension LLMServer {
                     out += LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([])), ("usage", LLMServer.usage(r))]))
                 }
                 return out
-            }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n")
+            }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n", logprobPiece: { s, l in
+                var text = s, calls: [IdentifiedToolCall] = []
+                if let toolStream {
+                    (calls, text) = toolStream.add(s)
+                    if text.isEmpty && calls.isEmpty && l.isEmpty { return nil }
+                }
+                return LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([.object([
+                    ("index", .int(0)), ("delta", delta(text, calls))] + openAILogprobs(l, c) + [("finish_reason", .null)])]))]))
+            })
         }
         var out: Collected, calls: [IdentifiedToolCall] = []
         if let toolStream {
@@ -163,7 +164,7 @@ extension LLMServer {
         if let e = out.error { throw APIError(.internalServerError, e) }
         let r = out.result!
         return LLMServer.json(.object(head("chat.completion") + [
-            ("choices", .array([.object([("index", .int(0)), ("message", delta(out.text, calls)),
+            ("choices", .array([.object([("index", .int(0)), ("message", delta(out.text, calls))] + openAILogprobs(out.logprobs, c) + [
                                          ("finish_reason", .string(calls.isEmpty ? r.reason.rawValue : "tool_calls"))])])),
             ("usage", LLMServer.usage(r)),
         ]))
@@ -185,10 +186,12 @@ extension LLMServer {
         let stream = try j.bool("stream") ?? false
         let includeUsage = try j.object("stream_options", type: "StreamOptions")?.bool("include_usage") ?? false
         let options = try LLMServer.openAIOptions(j)
+        // `logprobs: n`: n alternatives per token (0 for the token alone), answered in the chat shape as Ollama does.
+        let logprobs = try j.int("logprobs").map { n throws(APIError) in try requestedLogprobs(enabled: true, top: n) } ?? nil
         let m = try resolve(model)
         let settings = try settings(for: m, options: options, requestID: context.requestID)
         guard !prompt.isEmpty else { throw APIError.badRequest("prompt is required") }
-        let c = try await startCompletion(m, settings: settings, keepAlive: config.keepAlive, context: context) { b, numCtx in
+        let c = try await startCompletion(m, settings: settings, keepAlive: config.keepAlive, context: context, logprobs: logprobs) { b, numCtx in
             let ids = !suffix.isEmpty
                 ? try b.infillTokens(prefix: prompt, suffix: suffix, settings: settings, numCtx: numCtx, batch: Infill.defaultBatch, modelName: model)
                 : b.tokens(rendered: try b.render([.message(role: "user", content: prompt)], system: m.system, tools: nil))
@@ -200,22 +203,23 @@ extension LLMServer {
         let created = Int(Date().timeIntervalSince1970)
         let head: [(String, JSON)] = [("id", .string(id)), ("object", .string("text_completion")), ("created", .int(created)),
                                       ("model", .string(model)), ("system_fingerprint", .string("fp_ollama"))]
-        @Sendable func choice(_ text: String, _ reason: JSON) -> JSON {
-            .array([.object([("text", .string(text)), ("index", .int(0)), ("logprobs", .null), ("finish_reason", reason)])])
+        @Sendable func choice(_ text: String, _ reason: JSON, _ l: [Logprob] = []) -> JSON {
+            let lp = openAILogprobs(l, c)
+            return .array([.object([("text", .string(text)), ("index", .int(0)), lp.first ?? ("logprobs", .null), ("finish_reason", reason)])])
         }
         if stream {
-            return self.stream(c, contentType: "text/event-stream", piece: { s in
-                LLMServer.sse(.object(head + [("choices", choice(s, .null))]))
-            }, done: { r in
+            return self.stream(c, contentType: "text/event-stream", piece: { _ in nil }, done: { r in
                 var out = LLMServer.sse(.object(head + [("choices", choice("", .string(r.reason.rawValue)))]))
                 if includeUsage { out += LLMServer.sse(.object(head + [("choices", .array([])), ("usage", LLMServer.usage(r))])) }
                 return out
-            }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n")
+            }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n", logprobPiece: { s, l in
+                LLMServer.sse(.object(head + [("choices", choice(s, .null, l))]))
+            })
         }
         let out = await collect(c)
         if let e = out.error { throw APIError(.internalServerError, e) }
         let r = out.result!
-        return LLMServer.json(.object(head + [("choices", choice(out.text, .string(r.reason.rawValue))), ("usage", LLMServer.usage(r))]))
+        return LLMServer.json(.object(head + [("choices", choice(out.text, .string(r.reason.rawValue), out.logprobs)), ("usage", LLMServer.usage(r))]))
     }
 
     // MARK: - /v1/models

@@ -21,6 +21,8 @@ public struct SequenceRequest: Sendable {
     public var contextLength: Int
     /// Ollama's `format` ("json" or a JSON schema): only tokens that continue a valid answer (JSONConstraint.swift).
     public var format: JSONGrammar?
+    /// `logprobs`: nil when not asked for, else how many top alternatives (Logprobs.swift).
+    public var logprobs: Int?
     /// Polled once per step: true when the client has gone (its connection closed).
     public var isDisconnected: @Sendable () -> Bool
 
@@ -47,6 +49,8 @@ public struct SequenceResult: Sendable {
 
 public enum SequenceEvent: Sendable {
     case piece(String)
+    /// The log probabilities of the tokens in the `.piece` that follows (only when the request asked).
+    case logprobs([Logprob])
     case done(SequenceResult)
     case failed(String)
 }
@@ -79,6 +83,7 @@ final class DecodeSequence: @unchecked Sendable {
     /// Set on the decode thread at admission when the sequence shifts its context when full (ContextShift.swift).
     var shift: ContextShift?
     var logits: [Float] = []
+    var logprobTrack = LogprobTrack()
     var prefilled = 0
     var generated: [Int] = []
     var finished = false
@@ -106,6 +111,7 @@ final class DecodeSequence: @unchecked Sendable {
         if let m = maxTokens, generated.count >= m { finish(.length); return nil }
         if firstSampleAt == 0 { firstSampleAt = now() }
         var token: Int
+        let summary = logprobSummary()
         if let constraint {
             let t0 = now()
             let table = tokens()
@@ -122,10 +128,11 @@ final class DecodeSequence: @unchecked Sendable {
         sampler.accept([token])
         if tokenizer.isEndOfGeneration(token) { endedAtEOG = true; finish(.stop); return nil }
         let bytes = tokenizer.piece(token, special: false)
+        if let summary { logprobTrack.add(Logprob(token: token, logprob: Double(logits[token]) - summary.logSumExp, top: summary.top), bytes: bytes.count) }
         if constraint != nil { for b in bytes { _ = constraint!.matcher.feed(b, constraint!.cache.grammar) } }
         let piece = text.feed(bytes)
-        if !piece.isEmpty { continuation.yield(.piece(piece)) }
-        if text.stopped { finish(.stop); return nil }
+        emit(piece)
+        if text.stopped { logprobTrack.drop(); finish(.stop); return nil }
         // A complete value admits only end-of-generation: stop now rather than run the network for it.
         if let constraint, constraint.matcher.isDone { finish(.stop); return nil }
         if let m = maxTokens, generated.count >= m { finish(.length); return nil }
@@ -137,7 +144,7 @@ final class DecodeSequence: @unchecked Sendable {
         guard !finished else { return }
         finished = true
         let rest = text.finish()
-        if !rest.isEmpty { continuation.yield(.piece(rest)) }
+        emit(rest, all: true)
         var r = SequenceResult(reason: reason)
         r.promptTokens = request.prompt.count
         r.promptNanoseconds = promptNanoseconds

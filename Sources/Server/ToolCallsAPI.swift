@@ -83,6 +83,7 @@ extension LLMServer {
                 let (found, content) = tools.add(s)
                 out.text += content
                 calls += found
+            case let .logprobs(l): out.logprobs += l
             case let .done(r):
                 out.text += tools.finish()
                 out.result = r

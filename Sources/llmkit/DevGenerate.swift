@@ -17,7 +17,7 @@ struct DevGenerate: ParsableCommand {
     @Option(name: .shortAndLong, help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Context length.") var ctx = 1024
     @Option(help: "KV cache type: f16 or f32.") var cacheType = "f16"
-    @Option(help: "Write the logits of every prompt position here (raw little-endian F32, positions × vocabulary).")
+    @Option(help: "Write the logits of every prompt position here, then those of each decode step after the first (raw little-endian F32, rows × vocabulary).")
     var logitsOut: String?
     @OptionGroup var adapterOptions: AdapterOptions
 
@@ -36,9 +36,9 @@ struct DevGenerate: ParsableCommand {
             let adapters = try adapterOptions.files.map { (adapter: try LoRAAdapter.read(path: $0.path, base: g), scale: $0.scale) }
             let net = try Model.network(g, adapters: adapters)
             let caches = prompts.map { _ in net.makeCache(contextLength: ctx, precision: precision) }
-            if let logitsOut {
-                let all = try net.forward(prompts[0], cache: caches[0], outputs: Array(prompts[0].indices), threads: threads)
-                try all.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: logitsOut)) }
+            var rows: [Float] = []
+            if logitsOut != nil {
+                rows = try net.forward(prompts[0], cache: caches[0], outputs: Array(prompts[0].indices), threads: threads)
                 caches[0].truncate(to: 0)
             }
             var logits = try zip(prompts, caches).map { p, c in try net.forward(p, cache: c, outputs: [p.count - 1], threads: threads) }
@@ -58,8 +58,10 @@ struct DevGenerate: ParsableCommand {
                 if step + 1 < n {
                     let inputs = caches.indices.map { SequenceInput(tokens: [out[$0].last!], cache: caches[$0], outputs: [0]) }
                     logits = try net.forward(inputs, emit: .logits, threads: threads)
+                    if logitsOut != nil { rows += logits[0] }  // the decode path's own logits (the server's)
                 }
             }
+            if let logitsOut { try rows.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: logitsOut)) } }
             for s in prompts.indices {
                 let json = JSON.object([("ids", .array(out[s].map { .int($0) })), ("margins", .array(margins[s].map { JSON.float($0) })),
                                         ("first_step_top5", .array(top5[s]))])
