@@ -269,39 +269,19 @@ T512 static void q_1_rows(const float *x, uint8_t *p, int64_t nb, int five) {
 }
 #endif
 
-void llk_quantize_q8_0(const float *x, void *dst, int64_t nblocks) {
+void llk_quantize_legacy(int type, const float *x, void *dst, int64_t nblocks) {
 #if LLK_X86
-    if (have_avx512()) { q8_0_rows(x, dst, nblocks); return; }
+    if (have_avx512()) {
+        switch (type) {
+        case LLK_QUANT_Q8_0: q8_0_rows(x, dst, nblocks); return;
+        case LLK_QUANT_Q4_0: q_0_rows(x, dst, nblocks, 0); return;
+        case LLK_QUANT_Q5_0: q_0_rows(x, dst, nblocks, 1); return;
+        case LLK_QUANT_Q4_1: q_1_rows(x, dst, nblocks, 0); return;
+        case LLK_QUANT_Q5_1: q_1_rows(x, dst, nblocks, 1); return;
+        }
+    }
 #endif
-    llk_quantize_generic(LLK_QUANT_Q8_0, x, dst, nblocks);
-}
-
-void llk_quantize_q4_0(const float *x, void *dst, int64_t nblocks) {
-#if LLK_X86
-    if (have_avx512()) { q_0_rows(x, dst, nblocks, 0); return; }
-#endif
-    llk_quantize_generic(LLK_QUANT_Q4_0, x, dst, nblocks);
-}
-
-void llk_quantize_q5_0(const float *x, void *dst, int64_t nblocks) {
-#if LLK_X86
-    if (have_avx512()) { q_0_rows(x, dst, nblocks, 1); return; }
-#endif
-    llk_quantize_generic(LLK_QUANT_Q5_0, x, dst, nblocks);
-}
-
-void llk_quantize_q4_1(const float *x, void *dst, int64_t nblocks) {
-#if LLK_X86
-    if (have_avx512()) { q_1_rows(x, dst, nblocks, 0); return; }
-#endif
-    llk_quantize_generic(LLK_QUANT_Q4_1, x, dst, nblocks);
-}
-
-void llk_quantize_q5_1(const float *x, void *dst, int64_t nblocks) {
-#if LLK_X86
-    if (have_avx512()) { q_1_rows(x, dst, nblocks, 1); return; }
-#endif
-    llk_quantize_generic(LLK_QUANT_Q5_1, x, dst, nblocks);
+    llk_quantize_generic(type, x, dst, nblocks);
 }
 
 // MARK: - K-quant scale searches
@@ -396,7 +376,9 @@ float llk_make_qkx2_quants_generic(int n, int nmax, const float *x, const float 
     return scale;
 }
 
-float llk_make_qx_quants_rmse1_generic(int n, int nmax, const float *x, int8_t *L) {
+/// The part of make_qx_quants (rmse_type 1) before the search: the value of largest magnitude, the first quants,
+/// their scale and its score. Returns 1 for an all-zero block (L zeroed, nothing to search).
+static int qx_start(int n, int nmax, const float *x, int8_t *L, float *max_, float *scale_, float *best_) {
     float max = 0, amax = 0;
     for (int i = 0; i < n; i++) {
         const float ax = fabsf(x[i]);
@@ -404,9 +386,9 @@ float llk_make_qx_quants_rmse1_generic(int n, int nmax, const float *x, int8_t *
     }
     if (amax < 1e-15f) {
         memset(L, 0, (size_t)n);
-        return 0;
+        return 1;
     }
-    float iscale = (float)(-nmax) / max;
+    const float iscale = (float)(-nmax) / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
         const int32_t l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
@@ -415,8 +397,16 @@ float llk_make_qx_quants_rmse1_generic(int n, int nmax, const float *x, int8_t *
         sumlx += w * x[i] * fl;
         suml2 += w * fl * fl;
     }
-    float scale = suml2 != 0 ? sumlx / suml2 : 0;
-    float best = scale * sumlx;
+    *max_ = max;
+    *scale_ = suml2 != 0 ? sumlx / suml2 : 0;
+    *best_ = *scale_ * sumlx;
+    return 0;
+}
+
+float llk_make_qx_quants_rmse1_generic(int n, int nmax, const float *x, int8_t *L) {
+    float max, scale, best;
+    if (qx_start(n, nmax, x, L, &max, &scale, &best)) return 0;
+    float iscale, sumlx, suml2;
     for (int is = -9; is <= 9; is++) {
         if (is == 0) continue;
         iscale = -((float)nmax + 0.1f * (float)is) / max;
@@ -513,26 +503,8 @@ T512 static float qkx2_avx512(int n, int nmax, const float *x, const float *w, u
 }
 
 T512 static float qx_rmse1_avx512(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        const float ax = fabsf(x[i]);
-        if (ax > amax) { amax = ax; max = x[i]; }
-    }
-    if (amax < 1e-15f) {
-        memset(L, 0, (size_t)n);
-        return 0;
-    }
-    const float iscale0 = (float)(-nmax) / max;
-    float sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; i++) {
-        const int32_t l = clampi(nearest_int(iscale0 * x[i]), -nmax, nmax - 1);
-        L[i] = (int8_t)(l + nmax);
-        const float w = x[i] * x[i], fl = (float)l;
-        sumlx += w * x[i] * fl;
-        suml2 += w * fl * fl;
-    }
-    float scale = suml2 != 0 ? sumlx / suml2 : 0;
-    float best = scale * sumlx;
+    float max, scale, best;
+    if (qx_start(n, nmax, x, L, &max, &scale, &best)) return 0;
     // steps −9…−1, 1…9: lanes 0…15 hold −9…−1, 1…7; the second pass 8, 9
     static const float step_sets[2][16] = {{-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7},
                                            {8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}};

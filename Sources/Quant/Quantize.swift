@@ -50,11 +50,11 @@ public enum Quantize {
             let d = dst.assumingMemoryBound(to: UInt16.self)
             for i in 0..<n { d[i] = floatToBF16(src[i]) }
         // The C kernels (CKernels/quant.c), AVX-512 where the CPU has it; the Swift loops are their references.
-        case .q4_0: llk_quantize_q4_0(src, dst, Int64(n / 32))
-        case .q4_1: llk_quantize_q4_1(src, dst, Int64(n / 32))
-        case .q5_0: llk_quantize_q5_0(src, dst, Int64(n / 32))
-        case .q5_1: llk_quantize_q5_1(src, dst, Int64(n / 32))
-        case .q8_0: llk_quantize_q8_0(src, dst, Int64(n / 32))
+        case .q4_0: llk_quantize_legacy(Int32(LLK_QUANT_Q4_0), src, dst, Int64(n / 32))
+        case .q4_1: llk_quantize_legacy(Int32(LLK_QUANT_Q4_1), src, dst, Int64(n / 32))
+        case .q5_0: llk_quantize_legacy(Int32(LLK_QUANT_Q5_0), src, dst, Int64(n / 32))
+        case .q5_1: llk_quantize_legacy(Int32(LLK_QUANT_Q5_1), src, dst, Int64(n / 32))
+        case .q8_0: llk_quantize_legacy(Int32(LLK_QUANT_Q8_0), src, dst, Int64(n / 32))
         default:
             guard let f = kquant(type) else { throw QuantError.unsupportedType(type.name, operation: "quantization") }
             f(src, dst, n)

@@ -107,11 +107,11 @@ extension LLMServer {
     }
 
     /// A streamed answer: `piece` / `done` / `failure` turn events into wire bytes (NDJSON lines or SSE events);
+    /// `piece` gets each text piece with the log probabilities of its tokens (empty unless asked; Logprobs.swift).
     /// `trailer` is written after the last event (SSE's [DONE]). A failed write (client gone) cancels the sequence.
-    /// `logprobPiece`, when given, writes pieces instead of `piece`, with their log probabilities (Logprobs.swift).
-    func stream(_ c: Completion, contentType: String, piece: @escaping @Sendable (String) -> String?,
+    func stream(_ c: Completion, contentType: String,
                 done: @escaping @Sendable (SequenceResult) -> String, failure: @escaping @Sendable (String) -> String,
-                trailer: String? = nil, logprobPiece: (@Sendable (String, [Logprob]) -> String?)? = nil) -> Response {
+                trailer: String? = nil, piece: @escaping @Sendable (String, [Logprob]) -> String?) -> Response {
         Response(status: .ok, headers: [.contentType: contentType, .cacheControl: "no-cache"], body: ResponseBody { [self] writer in
             var result: SequenceResult?
             var error: String?
@@ -121,7 +121,7 @@ extension LLMServer {
                     switch e {
                     case let .logprobs(l): logprobs += l
                     case let .piece(s):
-                        let text = logprobPiece.map { $0(s, logprobs) } ?? piece(s)
+                        let text = piece(s, logprobs)
                         logprobs = []
                         if let text { try await writer.write(ByteBuffer(string: text)) }
                     case let .done(r):

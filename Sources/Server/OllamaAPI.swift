@@ -132,9 +132,9 @@ extension LLMServer {
                 JSON.object([("model", .string(model)), ("created_at", .string(Timestamp.now())),
                              ("response", .string(s)), ("done", .bool(false))] + logprobsField(l, c)).line
             }
-            return stream(c, contentType: "application/x-ndjson", piece: { chunk($0, []) },
+            return stream(c, contentType: "application/x-ndjson",
                           done: { r in final(r, text: "").line }, failure: { m in JSON.object([("error", .string(m))]).line },
-                          logprobPiece: chunk)
+                          piece: chunk)
         }
         let out = await collect(c)
         if let e = out.error { throw APIError(.internalServerError, e) }
@@ -200,8 +200,8 @@ extension LLMServer {
         }
         let toolStream = tools.isEmpty ? nil : ToolCallStream(tag: toolTag, tools: tools)
         if common.stream {
-            return stream(c, contentType: "application/x-ndjson", piece: { _ in nil }, done: { r in final(r, text: toolStream?.finish() ?? "").line },
-                          failure: { m in JSON.object([("error", .string(m))]).line }, logprobPiece: { s, l in
+            return stream(c, contentType: "application/x-ndjson", done: { r in final(r, text: toolStream?.finish() ?? "").line },
+                          failure: { m in JSON.object([("error", .string(m))]).line }, piece: { s, l in
                 guard let toolStream else { return chunk(s, [], l) }
                 let (calls, content) = toolStream.add(s)
                 return content.isEmpty && calls.isEmpty && l.isEmpty ? nil : chunk(content, calls, l)

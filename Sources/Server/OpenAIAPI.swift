@@ -135,7 +135,7 @@ extension LLMServer {
             return .object(d)
         }
         if stream {
-            return self.stream(c, contentType: "text/event-stream", piece: { _ in nil }, done: { r in
+            return self.stream(c, contentType: "text/event-stream", done: { r in
                 let reason = toolStream?.sentCalls == true ? "tool_calls" : r.reason.rawValue
                 var out = LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([.object([
                     ("index", .int(0)), ("delta", delta(toolStream?.finish() ?? "", [])),
@@ -144,7 +144,7 @@ extension LLMServer {
                     out += LLMServer.sse(.object(head("chat.completion.chunk") + [("choices", .array([])), ("usage", LLMServer.usage(r))]))
                 }
                 return out
-            }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n", logprobPiece: { s, l in
+            }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n", piece: { s, l in
                 var text = s, calls: [IdentifiedToolCall] = []
                 if let toolStream {
                     (calls, text) = toolStream.add(s)
@@ -208,11 +208,11 @@ extension LLMServer {
             return .array([.object([("text", .string(text)), ("index", .int(0)), lp.first ?? ("logprobs", .null), ("finish_reason", reason)])])
         }
         if stream {
-            return self.stream(c, contentType: "text/event-stream", piece: { _ in nil }, done: { r in
+            return self.stream(c, contentType: "text/event-stream", done: { r in
                 var out = LLMServer.sse(.object(head + [("choices", choice("", .string(r.reason.rawValue)))]))
                 if includeUsage { out += LLMServer.sse(.object(head + [("choices", .array([])), ("usage", LLMServer.usage(r))])) }
                 return out
-            }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n", logprobPiece: { s, l in
+            }, failure: LLMServer.sseError, trailer: "data: [DONE]\n\n", piece: { s, l in
                 LLMServer.sse(.object(head + [("choices", choice(s, .null, l))]))
             })
         }

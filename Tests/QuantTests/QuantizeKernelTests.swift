@@ -10,12 +10,12 @@ import Testing
 
 @Suite struct QuantizeKernelTests {
     typealias Reference = (UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Void
-    nonisolated(unsafe) static let types: [(name: String, code: Int32, bytes: Int, simd: (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int64) -> Void, ref: Reference)] = [
-        ("q8_0", Int32(LLK_QUANT_Q8_0), 34, llk_quantize_q8_0, Q8_0.quantize),
-        ("q4_0", Int32(LLK_QUANT_Q4_0), 18, llk_quantize_q4_0, Q4_0.quantize),
-        ("q4_1", Int32(LLK_QUANT_Q4_1), 20, llk_quantize_q4_1, Q4_1.quantize),
-        ("q5_0", Int32(LLK_QUANT_Q5_0), 22, llk_quantize_q5_0, Q5_0.quantize),
-        ("q5_1", Int32(LLK_QUANT_Q5_1), 24, llk_quantize_q5_1, Q5_1.quantize),
+    nonisolated(unsafe) static let types: [(name: String, code: Int32, bytes: Int, ref: Reference)] = [
+        ("q8_0", Int32(LLK_QUANT_Q8_0), 34, Q8_0.quantize),
+        ("q4_0", Int32(LLK_QUANT_Q4_0), 18, Q4_0.quantize),
+        ("q4_1", Int32(LLK_QUANT_Q4_1), 20, Q4_1.quantize),
+        ("q5_0", Int32(LLK_QUANT_Q5_0), 22, Q5_0.quantize),
+        ("q5_1", Int32(LLK_QUANT_Q5_1), 24, Q5_1.quantize),
     ]
 
     /// Blocks built to hit every branch of the reference algorithms.
@@ -55,7 +55,7 @@ import Testing
         var generic = [UInt8](repeating: 0x33, count: nb * type.bytes)
         rows.withUnsafeBufferPointer { x in
             want.withUnsafeMutableBytes { type.ref(x.baseAddress!, $0.baseAddress!, x.count) }
-            simd.withUnsafeMutableBytes { type.simd(x.baseAddress!, $0.baseAddress!, Int64(nb)) }
+            simd.withUnsafeMutableBytes { llk_quantize_legacy(type.code, x.baseAddress!, $0.baseAddress!, Int64(nb)) }
             generic.withUnsafeMutableBytes { llk_quantize_generic(type.code, x.baseAddress!, $0.baseAddress!, Int64(nb)) }
         }
         for b in 0..<nb {

@@ -424,21 +424,11 @@ enum GoFormat {
 
     // MARK: escapers
 
-    /// template.HTMLEscapeString.
+    /// template.HTMLEscapeString: markupsafe's five entities (ChatTemplate's htmlEscape) and NUL → U+FFFD.
     static func html(_ s: String) -> String {
-        var out = ""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "&#34;"
-            case "'": out += "&#39;"
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\u{0}": out += "\u{FFFD}"
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out
+        var noNUL = String.UnicodeScalarView()
+        noNUL.append(contentsOf: s.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : $0 })
+        return htmlEscape(String(noNUL))
     }
 
     /// template.JSEscapeString.
