@@ -16,6 +16,7 @@ import pytest
 import gguf
 
 from conftest import llmkit
+from test_eval import byte_decoder
 from test_server import MODEL, Server, make_store, ndjson, post
 
 GREEDY = {"temperature": 0, "repeat_penalty": 1, "num_predict": 12}
@@ -37,14 +38,7 @@ def vocab(smollm2):
     types = [int(f.parts[j][0]) for j in f.data]
     f = r.fields["tokenizer.ggml.tokens"]
     tokens = [bytes(f.parts[j]).decode("utf-8") for j in f.data]
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    dec = {chr(c): b for b, c in zip(bs, cs)}
+    dec = byte_decoder()
     return [t.encode() if ty == 3 else bytes(dec[c] for c in t) for t, ty in zip(tokens, types)]
 
 
