@@ -965,13 +965,17 @@ typedef struct {
     float d[P0_SLAB][16];
 } g_q0_panel;
 
-G_512 G_INLINE void g_q0_unpack(const int kind, g_q0_panel *P, const uint8_t *const rows[16], int b0, int nblk) {
+G_512 G_INLINE void g_q0_unpack(const int kind, g_q0_panel *P, const uint8_t *const rows[16], __m512i roff, int b0,
+                                int nblk) {
     const int WB = kind == G_Q8_0 ? 34 : 18;
     const __m512i m4 = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8((char)0x80);
     const __m512i shv = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
-    for (int r = 0; r < 16; ++r)
-#pragma clang loop vectorize(disable)
-        for (int b = 0; b < nblk; ++b) P->d[b][r] = _cvtsh_ss(g_rd16(rows[r] + (size_t)(b0 + b) * WB));
+    // The 16 rows' scales of a block in one gather (4 bytes from each block start: d, then quants cut off). One
+    // half-to-float per scalar was half of this kernel's time with 8 activation rows (decode batches).
+    for (int b = 0; b < nblk; ++b) {
+        const __m512i dh = _mm512_i32gather_epi32(roff, rows[0] + (size_t)(b0 + b) * WB, 1);
+        _mm512_store_ps(P->d[b], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dh)));
+    }
     for (int b = 0; b < nblk; b += 2) {  // two blocks (16 groups of 4) per transpose; an odd last block pads
         const int b1 = b + 1 < nblk ? b + 1 : b;
         __m512i v[16];
@@ -992,78 +996,107 @@ G_512 G_INLINE void g_q0_unpack(const int kind, g_q0_panel *P, const uint8_t *co
     }
 }
 
-/// Per activation row j < NC and block b < nblk: nc[j][b] = −off·Σa, da[j][b] = d_a. 16 blocks at a time: the
-/// 32 quants of blocks t and t + 8 in one vector, a ones-dpbusd, then a transposing add tree leaves block t's
-/// sum in lane t; the 16 scales come from one gather.
-G_512 G_INLINE void g_q0_act_prep(const int kind, const int NC, const uint8_t *a, size_t as, int b0, int nblk,
-                                  int32_t nc[P_NC][P0_SLAB], float da[P_NC][P0_SLAB]) {
+/// Per activation row j < ar and block b < nb: nc[j·st + b] = −off·Σa, da[j·st + b] = d_a (st ≥ nb rounded up to 16;
+/// the pads are written too). 16 blocks at a time: the 32 quants of blocks t and t + 8 in one vector, a ones-dpbusd,
+/// then a transposing add tree leaves block t's sum in lane t; the 16 scales come from one gather.
+G_512 G_INLINE void g_q0_act_prep(const int kind, int ar, const uint8_t *a, size_t as, int nb, int32_t *nc, float *da,
+                                  size_t st) {
     const __m512i ones = _mm512_set1_epi8(1);
     const int sh = kind == G_Q8_0 ? 7 : 3;
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                            _mm512_set1_epi32(34));
-    for (int j = 0; j < NC; ++j) {
-        const uint8_t *aj = a + j * as + (size_t)b0 * 34;
-        for (int b = 0; b < nblk; b += 16) {
-            const int nv = nblk - b < 16 ? nblk - b : 16;
+    for (int j = 0; j < ar; ++j) {
+        const uint8_t *aj = a + j * as;
+        for (int b = 0; b < nb; b += 16) {
+            const int nv = nb - b < 16 ? nb - b : 16;
             const __mmask16 valid = (__mmask16)((1u << nv) - 1);
             const __m512i dh = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, idx, aj + 34 * b, 1);
-            _mm512_storeu_ps(&da[j][b], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dh)));
+            _mm512_storeu_ps(da + j * st + b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dh)));
             __m512i s[8];
             for (int t = 0; t < 8; ++t) {
-                const int t0 = b + t < nblk ? b + t : b, t1 = b + 8 + t < nblk ? b + 8 + t : b;
+                const int t0 = b + t < nb ? b + t : b, t1 = b + 8 + t < nb ? b + 8 + t : b;
                 const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(aj + 34 * t0 + 2))),
                                                      _mm256_loadu_si256((const __m256i *)(aj + 34 * t1 + 2)), 1);
                 s[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, v);
             }
             const __m512i S = llk_transpose_sum16_epi32(s);  // lane t: block b + t
-            _mm512_storeu_si512(&nc[j][b], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(S, sh)));
+            _mm512_storeu_si512(nc + j * st + b, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(S, sh)));
         }
     }
 }
 
+/// Lines to prefetch while a slab is multiplied: spread over its blocks (`pf`, `npf`; none when pf is NULL).
 G_512 G_INLINE void g_q0_micro(const int kind, const int NC, const g_q0_panel *P, int nblk, const uint8_t *a, size_t as,
-                               float *out, size_t os, int wr, int acc_out) {
-    __attribute__((aligned(64))) int32_t nc[P_NC][P0_SLAB];
-    __attribute__((aligned(64))) float da[P_NC][P0_SLAB];
-    g_q0_act_prep(kind, NC, a, as, 0, nblk, nc, da);
+                               const int32_t *nc, const float *da, size_t st, float *out, size_t os, int wr, int acc_out,
+                               const uint8_t *const *pf, int npf) {
     // One FMA chain per output across all blocks, continued from the previous slab's partial result (not a sum
     // of per-slab chains): the summation order of llama.cpp's repacked Q4_0 kernels, so outputs match it bit for bit.
     const __mmask16 k = (__mmask16)((1u << wr) - 1);
     __m512 facc[P_NC];
     for (int j = 0; j < NC; ++j) facc[j] = acc_out ? _mm512_maskz_loadu_ps(k, out + j * os) : _mm512_setzero_ps();
     for (int b = 0; b < nblk; ++b) {
+        if (pf)
+            for (int q = b * npf / nblk; q < (b + 1) * npf / nblk; ++q) _mm_prefetch((const char *)pf[q], _MM_HINT_T0);
         __m512i acc[P_NC];
-        for (int j = 0; j < NC; ++j) acc[j] = _mm512_set1_epi32(nc[j][b]);
+        for (int j = 0; j < NC; ++j) acc[j] = _mm512_set1_epi32(nc[j * st + b]);
         for (int g = 0; g < 8; ++g) {
             const __m512i W = _mm512_load_si512((const __m512i *)P->q[8 * b + g]);
             for (int j = 0; j < NC; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], W, g_bcast32(a + j * as + 34 * b + 2 + 4 * g));
         }
         const __m512 D = _mm512_load_ps(P->d[b]);
         for (int j = 0; j < NC; ++j)
-            facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j]), _mm512_mul_ps(D, _mm512_set1_ps(da[j][b])), facc[j]);
+            facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j]), _mm512_mul_ps(D, _mm512_set1_ps(da[j * st + b])), facc[j]);
     }
     for (int j = 0; j < NC; ++j) _mm512_mask_storeu_ps(out + j * os, k, facc[j]);
 }
 
+/// Any number of weight rows, 16 at a time; the activation side (−off·Σa, d_a) is prepared once per call, so
+/// MatMul calls it once per thread over the thread's rows (with a decode batch of 2–8 rows that preparation
+/// cost as much as the products when it was redone for every 16 rows). While a panel's slab is multiplied, the
+/// same slab of the next 16 rows is prefetched, spread over the blocks: the panel's access pattern (16 rows side
+/// by side) is not one the hardware prefetchers follow, and a large matrix streams from DRAM.
 G_512 G_INLINE void g_q0_panel_run(const int kind, int n, const void *w, size_t ws, int wr, const void *a, size_t as,
                                    int ar, float *out, size_t os) {
-    const int nb = n / 32;
-    const uint8_t *rows[16];
-    for (int i = 0; i < 16; ++i) rows[i] = (const uint8_t *)w + (size_t)(i < wr ? i : 0) * ws;
+    const int nb = n / 32, WB = kind == G_Q8_0 ? 34 : 18;
+    if (nb <= 0 || wr <= 0 || ar <= 0) return;
+    const size_t st = (size_t)(nb + 15) / 16 * 16;
+    int32_t *nc = aligned_alloc(64, st * (size_t)ar * (sizeof(int32_t) + sizeof(float)));
+    if (!nc) abort();
+    float *da = (float *)(nc + st * (size_t)ar);
+    g_q0_act_prep(kind, ar, (const uint8_t *)a, as, nb, nc, da, st);
     g_q0_panel P;
-    for (int b0 = 0; b0 < nb; b0 += P0_SLAB) {
-        const int nblk = nb - b0 < P0_SLAB ? nb - b0 : P0_SLAB;
-        g_q0_unpack(kind, &P, rows, b0, nblk);
-        const uint8_t *a0 = (const uint8_t *)a + (size_t)b0 * 34;
-        int j = 0;
-        for (; j + P_NC <= ar; j += P_NC) g_q0_micro(kind, P_NC, &P, nblk, a0 + j * as, as, out + j * os, os, wr, b0 > 0);
-        switch (ar - j) {
-#define P_TAIL(N) case N: g_q0_micro(kind, N, &P, nblk, a0 + j * as, as, out + j * os, os, wr, b0 > 0); break;
-            P_TAIL(1) P_TAIL(2) P_TAIL(3) P_TAIL(4) P_TAIL(5) P_TAIL(6) P_TAIL(7)
-#undef P_TAIL
-            default: break;
+    const uint8_t *pf[16 * (P0_SLAB * 34 / 64 + 2)];
+    for (int g0 = 0; g0 < wr; g0 += 16) {
+        const int gw = wr - g0 < 16 ? wr - g0 : 16, next = wr - g0 - gw < 16 ? wr - g0 - gw : 16;
+        const uint8_t *rows[16];
+        __attribute__((aligned(64))) int32_t off[16];
+        for (int i = 0; i < 16; ++i) {
+            rows[i] = (const uint8_t *)w + (size_t)(g0 + (i < gw ? i : 0)) * ws;
+            off[i] = (int32_t)(rows[i] - rows[0]);
+        }
+        const __m512i roff = _mm512_load_si512((const __m512i *)off);
+        float *og = out + g0;
+        for (int b0 = 0; b0 < nb; b0 += P0_SLAB) {
+            const int nblk = nb - b0 < P0_SLAB ? nb - b0 : P0_SLAB;
+            int npf = 0;
+            for (int r = 0; r < next; ++r) {
+                const uintptr_t lo = (uintptr_t)(rows[0] + (size_t)(16 + r) * ws + (size_t)b0 * WB), hi = lo + (size_t)nblk * WB;
+                for (uintptr_t l = lo & ~(uintptr_t)63; l < hi; l += 64) pf[npf++] = (const uint8_t *)l;
+            }
+            g_q0_unpack(kind, &P, rows, roff, b0, nblk);
+            const uint8_t *a0 = (const uint8_t *)a + (size_t)b0 * 34;
+            for (int j = 0; j < ar; j += P_NC) {
+                const uint8_t *const *p = j == 0 && npf ? pf : NULL;
+                switch (ar - j < P_NC ? ar - j : P_NC) {
+#define P_CASE(N) case N: g_q0_micro(kind, N, &P, nblk, a0 + j * as, as, nc + j * st + b0, da + j * st + b0, st, og + j * os, os, gw, b0 > 0, p, npf); break;
+                    P_CASE(1) P_CASE(2) P_CASE(3) P_CASE(4) P_CASE(5) P_CASE(6) P_CASE(7) P_CASE(8)
+#undef P_CASE
+                    default: break;
+                }
+            }
         }
     }
+    free(nc);
 }
 
 G_512 void llk_panel_q4_0_q8_0_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
@@ -1074,6 +1107,90 @@ G_512 void llk_panel_q4_0_q8_0_avx512(int n, const void *w, size_t ws, int wr, c
 G_512 void llk_panel_q8_0_q8_0_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
                                       float *out, size_t os) {
     g_q0_panel_run(G_Q8_0, n, w, ws, wr, a, as, ar, out, os);
+}
+
+// Q8_0 × Q8_0 for decode batches (2–8 activation rows, e.g. the output matrix of `llmkit serve --parallel 8`):
+// tinyBLAS's per-output order, as the 4×4 tile kernel above (8 float lanes per output, one FMA by d_w·d_a per
+// block, the tile's horizontal sum), so both give the same floats; but two activation rows share a 512-bit vector,
+// one per 256-bit half, so each dpbusd / convert / FMA serves two outputs, and the weight rows are read once for
+// the whole batch. The activation side (quants of a row pair side by side, −128·Σa per 4-byte group as the dpbusd
+// start, the two d_a) is laid out once per call; a call takes any number of weight rows (MatMul: a thread's range).
+// 8 activation rows, n = 576, 49152 rows, one thread: about 3× the tile kernel's speed (and 1 thread's 4×4 tile
+// path read the 28 MiB matrix twice per step).
+typedef struct {
+    __m512i q, nc;  // quants of rows 2p | 2p+1; −128·(sum of each 4-byte group)
+    __m512 d;       // d_a of row 2p (low 8 lanes) | row 2p+1
+} g_q8_pair;
+
+G_512 G_INLINE void g_q8_small_micro(const int RM, const int NP, int nb, const uint8_t *w, size_t ws, const g_q8_pair *P,
+                                     int ar, float *out, size_t os) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512 acc[4][4];
+    for (int i = 0; i < RM; ++i)
+        for (int p = 0; p < NP; ++p) acc[i][p] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; ++b) {
+        __m512i wv[4];
+        __m512 dw[4];
+        for (int i = 0; i < RM; ++i) {
+            const uint8_t *bw = w + i * ws + (size_t)b * 34;
+            _mm_prefetch((const char *)(bw + 8 * ws), _MM_HINT_T0);  // two tiles ahead: the matrix streams from DRAM
+            wv[i] = _mm512_xor_si512(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(bw + 2))), flip);
+            dw[i] = _mm512_set1_ps(_cvtsh_ss(g_rd16(bw)));
+        }
+        const g_q8_pair *Q = P + (size_t)b * NP;
+        for (int p = 0; p < NP; ++p)
+            for (int i = 0; i < RM; ++i) {
+                const __m512i s = _mm512_dpbusd_epi32(Q[p].nc, wv[i], Q[p].q);
+                acc[i][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[i], Q[p].d), acc[i][p]);
+            }
+    }
+    for (int p = 0; p < NP; ++p)
+        for (int i = 0; i < RM; ++i) {
+            out[2 * p * os + i] = g_hsum(_mm512_castps512_ps256(acc[i][p]));
+            if (2 * p + 1 < ar)
+                out[(2 * p + 1) * os + i] = g_hsum(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[i][p]), 1)));
+        }
+}
+
+G_512 G_INLINE void g_q8_small_rows(const int NP, int nb, const uint8_t *w, size_t ws, int wr, const g_q8_pair *P, int ar,
+                                    float *out, size_t os) {
+    int i = 0;
+    for (; i + 4 <= wr; i += 4) g_q8_small_micro(4, NP, nb, w + i * ws, ws, P, ar, out + i, os);
+    switch (wr - i) {
+    case 3: g_q8_small_micro(3, NP, nb, w + i * ws, ws, P, ar, out + i, os); break;
+    case 2: g_q8_small_micro(2, NP, nb, w + i * ws, ws, P, ar, out + i, os); break;
+    case 1: g_q8_small_micro(1, NP, nb, w + i * ws, ws, P, ar, out + i, os); break;
+    default: break;
+    }
+}
+
+G_512 void llk_gemm_q8_0_small_avx512(int n, const void *w, size_t ws, int wr, const void *a, size_t as, int ar,
+                                      float *out, size_t os) {
+    for (; ar > 8; ar -= 8, a = (const uint8_t *)a + 8 * as, out += 8 * os)
+        llk_gemm_q8_0_small_avx512(n, w, ws, wr, a, as, 8, out, os);
+    if (ar <= 0 || wr <= 0) return;
+    const int nb = n / 32, np = (ar + 1) / 2;
+    g_q8_pair *P = aligned_alloc(64, sizeof(g_q8_pair) * (size_t)(nb > 0 ? nb : 1) * np);
+    if (!P) abort();
+    const __m512i k128 = _mm512_set1_epi8((char)0x80);
+    for (int b = 0; b < nb; ++b)
+        for (int p = 0; p < np; ++p) {
+            const uint8_t *a0 = (const uint8_t *)a + 2 * p * as + (size_t)b * 34;
+            const uint8_t *a1 = 2 * p + 1 < ar ? a0 + as : a0;
+            g_q8_pair *Q = P + (size_t)b * np + p;
+            Q->q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a0 + 2))),
+                                      _mm256_loadu_si256((const __m256i *)(a1 + 2)), 1);
+            Q->nc = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), k128, Q->q));
+            Q->d = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(g_rd16(a0))), _mm512_set1_ps(_cvtsh_ss(g_rd16(a1))));
+        }
+    const uint8_t *wb = (const uint8_t *)w;
+    switch (np) {
+    case 1: g_q8_small_rows(1, nb, wb, ws, wr, P, ar, out, os); break;
+    case 2: g_q8_small_rows(2, nb, wb, ws, wr, P, ar, out, os); break;
+    case 3: g_q8_small_rows(3, nb, wb, ws, wr, P, ar, out, os); break;
+    default: g_q8_small_rows(4, nb, wb, ws, wr, P, ar, out, os); break;
+    }
+    free(P);
 }
 
 #endif // __x86_64__
@@ -1127,6 +1244,15 @@ llk_gemm_fn llk_panel_select(uint32_t type, uint32_t features) {
     }
 #endif
     return f;
+}
+
+llk_gemm_fn llk_gemm_q8_0_small_select(uint32_t features) {
+#if defined(__x86_64__)
+    return llk_gemm_select(8, features) == llk_gemm_q8_0_q8_0_avx512 ? llk_gemm_q8_0_small_avx512 : NULL;
+#else
+    (void)features;
+    return NULL;
+#endif
 }
 
 llk_gemm_fn llk_gemm_select(uint32_t type, uint32_t features) {

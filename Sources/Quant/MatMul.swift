@@ -125,11 +125,26 @@ public enum MatMul {
         if batch >= panelFrom, type != .q8_0, let panel = MatMul.panelKernel(for: type) {
             let groupRows = Int(LLK_PANEL_MAX_ROWS), groups = (rows + groupRows - 1) / groupRows
             ThreadPool.shared.run(ranges: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
+                if type == .q4_0 {
+                    // Q4_0's panel takes any number of rows: one call per thread, the activation side prepared once.
+                    let r = range.lowerBound * groupRows, nr = min(range.upperBound * groupRows, rows) - r
+                    panel(Int32(cols), wv.value + r * stride, stride, Int32(nr), qv.value, aStride, Int32(batch), yv.value + r, rows)
+                    return
+                }
                 for g in range {
                     let r = g * groupRows, nr = min(groupRows, rows - r)
                     panel(Int32(cols), wv.value + r * stride, stride, Int32(nr), qv.value, aStride, Int32(batch),
                           yv.value + r, rows)
                 }
+            }
+            return
+        }
+        // A decode batch on Q8_0 (e.g. the output matrix of a batched step): the tile kernel's floats, two activation
+        // rows per vector and every weight row read once for the whole batch; one call per thread over its rows.
+        if type == .q8_0, batch <= 8, batch >= 2, let small = MatMul.q8_0Small {
+            ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+                small(Int32(cols), wv.value + range.lowerBound * stride, stride, Int32(range.count), qv.value, aStride,
+                      Int32(batch), yv.value + range.lowerBound, rows)
             }
             return
         }
@@ -189,6 +204,7 @@ public enum MatMul {
     /// The smallest batch that goes to a panel kernel (below it the weight decoding is not paid back).
     public static let panelMinBatch = 8
     static let q4_0ChainGemv = llk_gemv_q4_0_chain_available() != 0
+    static let q8_0Small = llk_gemm_q8_0_small_select(CPUFeatures.current.rawValue)
     static let kQuantOrder = llk_k_quants_use_llamacpp_order() != 0
 
     /// The panel kernel (CKernels gemm.c: up to 16 weight rows × a whole batch per call) for `weightType` on

@@ -1,6 +1,8 @@
 // llmkit bench: prompt processing and generation speed, measured the way llama-bench measures them — pp: N random
 // tokens through the model as one batch (in ubatches) from an empty cache; tg: N tokens one at a time — repeated
 // -r times after a warm-up run, reported as mean ± standard deviation of tokens/s in llama-bench's table or JSON.
+// --parallel N adds llama-batched-bench's generation test: N sequences decoding together, one token each per
+// forward pass (one pass over the weights per step, as `llmkit serve --parallel N` runs them); t/s is the aggregate.
 import ArgumentParser
 import Foundation
 import Formats
@@ -17,10 +19,13 @@ struct BenchCommand: ParsableCommand {
     @Option(name: [.customShort("r"), .customLong("repetitions")], help: "Repetitions.") var repetitions = 3
     @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Tokens per forward pass in pp (llama-bench's ubatch).") var batchSize = 512
     @Option(name: [.customShort("o"), .customLong("output")], help: "md (table) or json.") var output = "md"
+    @Option(name: .customLong("parallel"), help: "Also generate with N sequences at once (aggregate t/s).") var parallel = 1
 
     func validate() throws {
         guard nPrompt >= 0, nGen >= 0, nPrompt + nGen > 0 else { throw ValidationError("-p and -n must be ≥ 0, not both 0") }
-        guard threads > 0, repetitions > 0, batchSize > 0 else { throw ValidationError("-t, -r and -b must be positive") }
+        guard threads > 0, repetitions > 0, batchSize > 0, parallel > 0 else {
+            throw ValidationError("-t, -r, -b and --parallel must be positive")
+        }
         guard output == "md" || output == "json" else { throw ValidationError("-o must be md or json") }
     }
 
@@ -32,6 +37,7 @@ struct BenchCommand: ParsableCommand {
             fail(ValidationError("-p/-n exceed the model's context length \(net.trainedContextLength)"))
         }
         let cache = net.makeCache(contextLength: ctx)
+        let caches = parallel > 1 && nGen > 0 ? (0..<parallel).map { _ in net.makeCache(contextLength: nGen + 1) } : []
         var rng = SeededRandom(seed: 42)
         let vocab = m.tokenizer.vocabularySize
 
@@ -54,10 +60,21 @@ struct BenchCommand: ParsableCommand {
                 tok = Int(rng.next() % UInt64(vocab))
             }
         }
+        func runParallelGen() throws {
+            for c in caches { c.truncate(to: 0) }
+            var toks = [Int](repeating: m.tokenizer.bos ?? 0, count: parallel)
+            for _ in 0..<nGen {
+                _ = try net.forward(zip(toks, caches).map { SequenceInput(tokens: [$0], cache: $1, outputs: [0]) }, emit: .logits,
+                                    threads: threads)
+                toks = toks.map { _ in Int(rng.next() % UInt64(vocab)) }
+            }
+        }
 
         var records: [(name: String, nPrompt: Int, nGen: Int, samples: [UInt64])] = []
         do {
-            for (name, np, ng, body) in [("pp\(nPrompt)", nPrompt, 0, runPrompt), ("tg\(nGen)", 0, nGen, runGen)] as [(String, Int, Int, () throws -> Void)] {
+            let tests: [(String, Int, Int, () throws -> Void)] = [("pp\(nPrompt)", nPrompt, 0, runPrompt), ("tg\(nGen)", 0, nGen, runGen)]
+                + (caches.isEmpty ? [] : [("tg\(nGen) x\(parallel)", 0, nGen * parallel, runParallelGen)])
+            for (name, np, ng, body) in tests {
                 if np + ng == 0 { continue }
                 try body()  // warm-up
                 var samples: [UInt64] = []
@@ -91,6 +108,7 @@ struct BenchCommand: ParsableCommand {
                     ("model_size", .int(fileSize)), ("model_n_params", .int(params)), ("n_batch", .int(batchSize)),
                     ("n_ubatch", .int(batchSize)), ("n_threads", .int(threads)), ("type_k", .string("f16")),
                     ("type_v", .string("f16")), ("n_prompt", .int(r.nPrompt)), ("n_gen", .int(r.nGen)),
+                    ("n_parallel", .int(r.name.hasSuffix(" x\(parallel)") ? parallel : 1)),
                     ("avg_ns", .int(Int(avgNs))), ("stddev_ns", .int(Int(sdNs))),
                     ("avg_ts", .double(mean)), ("stddev_ts", .double(sd)),
                     ("samples_ns", .array(r.samples.map { .int(Int($0)) })),

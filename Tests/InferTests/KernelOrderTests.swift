@@ -113,6 +113,19 @@ func q4_0ChainKernelsEqualTheirReferenceBitForBit(cols: Int) {
                     #expect(g16 == (0..<rows).map { want[j * rows + $0] })
                 }
             }
+            // The AVX-512 panel (MatMul's batch path): all rows in one call and in 16-row calls, any batch.
+            if let panel = llk_panel_select(GGMLType.q4_0.id, CPUFeatures.current.rawValue) {
+                for (piece, nb) in [(rows, batch), (16, batch), (rows, 2), (rows, 1)] {
+                    var gp = [Float](repeating: .nan, count: rows * nb)
+                    gp.withUnsafeMutableBufferPointer { g in
+                        for r0 in stride(from: 0, to: rows, by: piece) {
+                            panel(Int32(cols), wb.baseAddress! + r0 * ws, ws, Int32(min(piece, rows - r0)), ab.baseAddress!, as_,
+                                  Int32(nb), g.baseAddress! + r0, rows)
+                        }
+                    }
+                    #expect(gp == Array(want[0..<(rows * nb)]), "panel, \(piece)-row calls, batch \(nb)")
+                }
+            }
             // And the chain is a dot product: within float rounding of the reference dot.
             for i in 0..<rows {
                 let d = Dot.reference(.q4_0, cols, wb.baseAddress! + i * ws, ab.baseAddress!)

@@ -154,6 +154,66 @@ import Formats
         }
     }
 
+    /// Q4_0 / Q8_0 panels take any number of weight rows in one call (MatMul: a thread's range): the same floats,
+    /// bit for bit, as one call per 16 rows, and nothing written outside the outputs.
+    @Test(arguments: [GGMLType.q4_0, .q8_0])
+    func panelOverManyRowsEqualsPerGroupCalls(_ t: GGMLType) throws {
+        let ks = Self.isas.compactMap { llk_panel_kernel(t.id, $0.0) }
+        for (bi, blocks) in [1, 18, 33, 67].enumerated() {
+            for wRows in [17, 40, 64, 75] {
+                for aRows in [1, 2, 5, 8, 11] {
+                    let r = try Rows(t, blocks: blocks, wRows: wRows, aRows: aRows, seed: UInt64(bi * 1000 + wRows * 16 + aRows))
+                    for k in ks {
+                        let want = Self.paneled(k, r, wRows: wRows, aRows: aRows)
+                        let os = wRows + 3
+                        var got = [Float](repeating: 12345, count: os * (aRows + 1))
+                        r.w.withUnsafeBytes { wb in r.a.withUnsafeBytes { ab in
+                            k(Int32(r.n), wb.baseAddress!, r.wStride, Int32(wRows), ab.baseAddress!, r.aStride, Int32(aRows), &got, os)
+                        } }
+                        for idx in 0..<got.count {
+                            let (j, i) = (idx / os, idx % os)
+                            if j < aRows && i < wRows {
+                                #expect(got[idx].bitPattern == want[j * wRows + i].bitPattern,
+                                        "\(t) n=\(r.n) \(wRows)×\(aRows): out[\(j),\(i)] = \(got[idx]), per group \(want[j * wRows + i])")
+                            } else {
+                                #expect(got[idx] == 12345, "\(t) panel \(wRows)×\(aRows) wrote out[\(j),\(i)]")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The Q8_0 decode-batch kernel gives the tile kernel's floats bit for bit (both tinyBLAS's order) for every
+    /// batch 1…11 (past 8: groups of 8) and ragged row counts, and writes only its outputs.
+    @Test func q8_0DecodeBatchKernelEqualsTile() throws {
+        guard let small = llk_gemm_q8_0_small_select(CPUFeatures.current.rawValue),
+              let tile = llk_gemm_kernel(GGMLType.q8_0.id, Int32(LLK_ISA_AVX512)) else { return }
+        for (bi, blocks) in [1, 2, 18, 33].enumerated() {
+            for wRows in [1, 3, 4, 7, 13] {
+                for aRows in 1...11 {
+                    let r = try Rows(.q8_0, blocks: blocks, wRows: wRows, aRows: aRows, seed: UInt64(bi * 977 + wRows * 32 + aRows))
+                    let want = Self.tiled(tile, r, wRows: wRows, aRows: aRows)
+                    let os = wRows + 2
+                    var got = [Float](repeating: 12345, count: os * (aRows + 1))
+                    r.w.withUnsafeBytes { wb in r.a.withUnsafeBytes { ab in
+                        small(Int32(r.n), wb.baseAddress!, r.wStride, Int32(wRows), ab.baseAddress!, r.aStride, Int32(aRows), &got, os)
+                    } }
+                    for idx in 0..<got.count {
+                        let (j, i) = (idx / os, idx % os)
+                        if j < aRows && i < wRows {
+                            #expect(got[idx].bitPattern == want[j * wRows + i].bitPattern,
+                                    "n=\(r.n) \(wRows)×\(aRows): out[\(j),\(i)] = \(got[idx]), tile \(want[j * wRows + i])")
+                        } else {
+                            #expect(got[idx] == 12345, "\(wRows)×\(aRows) wrote out[\(j),\(i)]")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A panel kernel writes exactly its w_rows × a_rows outputs at out_stride and nothing else.
     @Test(arguments: [GGMLType.q4_K, .q6_K, .q4_0, .q8_0])
     func panelWritesOnlyItsOutputs(_ t: GGMLType) throws {

@@ -172,6 +172,7 @@ void llk_gemm_f16_f16_avx2(int n, const void *w, size_t w_stride, int w_rows, co
 //   out[j * out_stride + i] = dot(weight row i, activation row j)    (i < w_rows, j < a_rows)
 // equal to the per-pair dot kernel / `Dot.reference` up to float summation order.
 //   avx512     AVX-512 F/BW/VL + VNNI     Q4_0 Q8_0 (Q8_0 activations), Q4_K Q6_K (Q8_K activations)
+// Q4_0 and Q8_0 take any number of weight rows (16 at a time, the activation side prepared once per call).
 enum { LLK_PANEL_MAX_ROWS = 16 };
 
 /// The panel kernel for ggml weight type id `type` written for `isa`, or NULL. Does not check the CPU.
@@ -188,6 +189,15 @@ void llk_panel_q8_0_q8_0_avx512(int n, const void *w, size_t w_stride, int w_row
 void llk_panel_q4_K_q8_K_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
                                 int a_rows, float *out, size_t out_stride);
 void llk_panel_q6_K_q8_K_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
+                                int a_rows, float *out, size_t out_stride);
+#endif
+
+// Q8_0 weights × a decode batch (gemm.c): the tile-kernel signature and floats (tinyBLAS's order, as
+// llk_gemm_q8_0_q8_0_avx512), any number of weight rows per call, built for 2–8 activation rows (more are done
+// 8 at a time). NULL where the CPU lacks AVX-512 VNNI (then the tile kernel or the dot kernel).
+llk_gemm_fn llk_gemm_q8_0_small_select(uint32_t features);
+#if defined(__x86_64__)
+void llk_gemm_q8_0_small_avx512(int n, const void *w, size_t w_stride, int w_rows, const void *a, size_t a_stride,
                                 int a_rows, float *out, size_t out_stride);
 #endif
 
