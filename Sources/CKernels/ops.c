@@ -304,6 +304,52 @@ float llk_dot_f16_vec(int n, const uint16_t *x, const uint16_t *y) {
     return (float)sumf;
 }
 
+#if LLK_X86
+/// dot_f16_vec_512 of R rows (stride apart) with one y: each row's 4 accumulators take the same FMAs in the same
+/// order, and y's 64-element chunk is widened once for the R rows.
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+dot_f16_vec_rows_512(const int R, int n, const uint16_t *x, size_t stride, const uint16_t *y, float *out) {
+    const int np = n & ~63;
+    __m512 sum[4][4];
+    for (int r = 0; r < R; ++r)
+        for (int j = 0; j < 4; ++j) sum[r][j] = _mm512_setzero_ps();
+    for (int i = 0; i < np; i += 64) {
+        for (int j = 0; j < 4; j++) {
+            const __m512 ay = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + 16 * j)));
+            for (int r = 0; r < R; ++r)
+                sum[r][j] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + r * stride + i + 16 * j))), ay, sum[r][j]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        sum[r][0] = _mm512_add_ps(sum[r][0], sum[r][2]);
+        sum[r][1] = _mm512_add_ps(sum[r][1], sum[r][3]);
+        sum[r][0] = _mm512_add_ps(sum[r][0], sum[r][1]);
+        double sumf = (double)_mm512_reduce_add_ps(sum[r][0]);
+        for (int i = np; i < n; ++i) sumf += (double)(h2f(x[r * stride + i]) * h2f(y[i]));
+        out[r] = (float)sumf;
+    }
+}
+
+__attribute__((target("avx512f"))) static void dot_f16_vec_rows_avx512(int n, const uint16_t *x, size_t stride, int rows,
+                                                                        const uint16_t *y, float *out) {
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) dot_f16_vec_rows_512(4, n, x + r * stride, stride, y, out + r);
+    switch (rows - r) {
+    case 3: dot_f16_vec_rows_512(3, n, x + r * stride, stride, y, out + r); break;
+    case 2: dot_f16_vec_rows_512(2, n, x + r * stride, stride, y, out + r); break;
+    case 1: dot_f16_vec_rows_512(1, n, x + r * stride, stride, y, out + r); break;
+    default: break;
+    }
+}
+#endif
+
+void llk_dot_f16_vec_rows(int n, const uint16_t *x, size_t stride, int rows, const uint16_t *y, float *out) {
+#if LLK_X86
+    if (isa_level() == ISA_AVX512) { dot_f16_vec_rows_avx512(n, x, stride, rows, y, out); return; }
+#endif
+    for (int r = 0; r < rows; ++r) out[r] = llk_dot_f16_vec(n, x + (size_t)r * stride, y);
+}
+
 int llk_dot_f16_blas_width(void) {
     return isa_level() == ISA_AVX512 ? 16 : isa_level() == ISA_AVX2 ? 8 : 1;
 }

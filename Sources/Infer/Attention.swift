@@ -80,18 +80,24 @@ enum Attention {
         }
         convertFloatToHalf(q, q16, headDim)
         let blasK = headDim % Int(llk_dot_f16_blas_width()) == 0
-        for j in 0..<n {
-            let k = (cache.keyRow(layer, j) + kOff).assumingMemoryBound(to: UInt16.self)
-            s[j] = batch && blasK ? llk_dot_f16_blas(Int32(headDim), k, q16) : llk_dot_f16_vec(Int32(headDim), k, q16)
+        if batch && blasK {
+            for j in 0..<n {
+                s[j] = llk_dot_f16_blas(Int32(headDim), (cache.keyRow(layer, j) + kOff).assumingMemoryBound(to: UInt16.self), q16)
+            }
+        } else {
+            llk_dot_f16_vec_rows(Int32(headDim), (cache.keyRow(layer, 0) + kOff).assumingMemoryBound(to: UInt16.self),
+                                 cache.kvDim, Int32(n), q16, s)
         }
         Ops.softmax(s, n: n, scale: scale)
         // p rounded to F16, zero beyond n up to the padded width (llama.cpp's masked columns).
         let width = ((n + pad - 1) / pad) * pad
         convertFloatToHalf(s, p16, n)
         for j in n..<width { p16[j] = 0 }
-        for d in 0..<headDim {
-            let v = cache.valueRow(layer, kvHead * headDim + d).assumingMemoryBound(to: UInt16.self)
-            out[d] = batch ? llk_dot_f16_blas(Int32(width), v, p16) : llk_dot_f16_vec(Int32(width), v, p16)
+        let v0 = cache.valueRow(layer, kvHead * headDim).assumingMemoryBound(to: UInt16.self)
+        if batch {
+            for d in 0..<headDim { out[d] = llk_dot_f16_blas(Int32(width), v0 + d * cache.capacity, p16) }
+        } else {
+            llk_dot_f16_vec_rows(Int32(width), v0, cache.capacity, Int32(headDim), p16, out)
         }
     }
 }

@@ -13,6 +13,8 @@ void llk_swiglu(int n, float *y, const float *x, const float *g);
 double llk_soft_max(int n, float *y, const float *x, float max);
 /// F16 dot as ggml_vec_dot_f16 (decode).
 float llk_dot_f16_vec(int n, const uint16_t *x, const uint16_t *y);
+/// out[r] = llk_dot_f16_vec(n, x + r·stride, y) for r < rows, bit for bit (the rows share y's widening).
+void llk_dot_f16_vec_rows(int n, const uint16_t *x, size_t stride, int rows, const uint16_t *y, float *out);
 /// F16 dot as llamafile's tinyBLAS (prompt batches); k a multiple of llk_dot_f16_blas_width().
 float llk_dot_f16_blas(int k, const uint16_t *a, const uint16_t *b);
 int llk_dot_f16_blas_width(void);
