@@ -829,16 +829,21 @@ G_512 void llk_panel_q4_K_order_avx512(int n, const void *w, size_t ws, int wr, 
 // Q6_K order panel. The 8-lane integers of vec_dot_q6_K_q8_K are exact, so they may be formed in any order: lane
 // t = Σ over the 8 sub-blocks s ≡ t / 4 (mod 2) of sc_s · D(s, t % 4), D(s, g) the 4-weight dot of group g of
 // sub-block s (then −32·(sc_2t·bsum_2t + sc_2t+1·bsum_2t+1)). D = one dpbusd of the 16 rows' unsigned quants
-// (q + 32 ≤ 63) by the broadcast activation bytes, |D| ≤ 4·63·128 < 2^15; the scales come two at a time: D(s+2, g)
-// shifted up 16 bits is the starting value of D(s, g)'s dpbusd (|result| < 2^31, low half exactly D(s, g) as int16,
-// high half exactly D(s+2, g)), and one dpwssd by the rows' (sc_s, sc_s+2) pairs adds both products to the lane —
-// 1.5 multiply-pipe instructions per 4 weights × 16 rows where the int16 form (sc·q pairs) took 2, and the
-// activations are used as stored (no per-panel re-layout). The −32·bsum term is one dpwssd of (−32·sc) pairs by a
-// bsum pair, the lane's starting value. Then per super-block and activation row, as vec_dot does, one convert and
-// FMA by d_a·d_w per lane (8 lanes × 16 rows in 8 vectors), reduced 8 → 4 → 2 → 1 at the end.
+// (q + 32 ≤ 63) by the broadcast activation bytes, |D| ≤ 4·63·128 < 2^15, so the scales come two at a time: one
+// vpermt2w puts D(s, g) and D(s + 2, g) into the low and high int16 of each row's dword (an add of D(s + 2, g) << 16
+// would borrow from the high half when D(s, g) < 0), and one dpwssd by the rows' (sc_s, sc_s+2) pairs adds both
+// products to the lane — 1.5 multiply-pipe instructions per 4 weights × 16 rows (the permute runs beside them) where
+// the int16 form (sc·q pairs) took 2, and the activations are used as stored. The −32·bsum term is one dpwssd of
+// (−32·sc) pairs by a bsum pair, the lane's starting value. Then per super-block and activation row, as vec_dot
+// does, one convert and FMA by d_a·d_w per lane (8 lanes × 16 rows in 8 vectors), reduced 8 → 4 → 2 → 1 at the end.
 // The 16 rows are decoded once per call for all super-blocks (5 KB each, heap, L2-resident); PQ6_JB activation
 // rows' float lanes (16 KB, L1) then go over the super-blocks PQ6_KC at a time, so that stretch of decoded weights
-// is read from L1 by all of them; PQ6_NC activation rows share each weight load.
+// is read from L1 by all of them; PQ6_NC activation rows share each weight load (3 measured alike).
+// Zen 5, one thread, CPU time, matmul(512) (benchmarks/kernels.py): 4096² 129 → 48–52 ms (ggml 62–68 ms),
+// 14336×4096 411 → 172–183 ms (ggml 213–216 ms); ≈ 65 cycles per super-block × 16 rows × activation row with
+// the activations in cache, ≈ 80 streaming them. The int16 form before it (activations re-laid as int16 pairs per
+// panel, its accumulators spilled to the stack) took 245. vpdpwssd is written as asm: clang otherwise splits most
+// of them into vpmaddwd + vpaddd (49 → 58 ms).
 enum { PQ6_NC = 2, PQ6_JB = 32, PQ6_KC = 2 };
 
 typedef struct {
@@ -902,7 +907,7 @@ G_512 G_INLINE void g_q6k_order_sb(const int NC, const g_q6k_sb *S, const uint8_
                     const __m512i lo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W0, g_bcast32(aj + 16 * s + 4 * g));
                     const __m512i hi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W1, g_bcast32(aj + 16 * s + 32 + 4 * g));
                     const __m512i X = _mm512_permutex2var_epi16(lo, pk, hi);
-                    __asm__("vpdpwssd %2, %1, %0" : "+v"(L[j][4 * p + g]) : "v"(X), "v"(SC));
+                    __asm__("vpdpwssd %2, %1, %0" : "+v"(L[j][4 * p + g]) : "v"(X), "v"(SC));  // L += X·SC per int16 pair
                 }
             }
         }
