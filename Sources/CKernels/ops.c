@@ -749,7 +749,8 @@ static float q6_K_order_avx2(int n, const uint8_t *x, const uint8_t *y) {
 // q + 32, one dpbusd by the activation bytes gives the 16 groups' 4-weight sums (dword m: sub-block 4c + m / 4,
 // group m % 4, i.e. lane m % 8), times the sub-block scales (a permute of the 16 sign-extended scales) and summed;
 // the vector's two halves added give the eight lanes, then −32·(bsum · scale) pairs and the float part as above.
-// Zen 5, one thread, 4096², CPU time: 526 → 410 µs (ggml 523 µs).
+// Zen 5, one thread, CPU time (benchmarks/kernels.py): 4096² 526 → 267–316 µs (ggml 474–579 µs, the matrix in L3),
+// 14336×4096 1970 → 1454–1539 µs (ggml 1825–2088 µs).
 T_KORD static float q6_K_order_512(int n, const uint8_t *x, const uint8_t *y) {
     const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
     const __m512i shl = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2), shr = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
