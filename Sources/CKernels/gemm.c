@@ -826,92 +826,101 @@ G_512 void llk_panel_q4_K_order_avx512(int n, const void *w, size_t ws, int wr, 
     free(mins);
 }
 
-// Q6_K order panel, int16 form: the 8-lane integers of vec_dot_q6_K_q8_K are exact, so they may be formed in any
-// order — here without a single vpmulld. The decoded weights are multiplied by their sub-block scales once per slab
-// (sc·q, q = 0..63: |·| ≤ 8064 fits int16) and paired per row as (q[4g], q[4g+2]), (q[4g+1], q[4g+3]) of each
-// 4-weight group; the activations are split the same way into sign-extended int16 pairs once per super-block and
-// activation row, so each pair is one vpdpwssd into its lane's accumulator. The lane's −32·(sc·bsum) term is one
-// vpdpwssd of (−32·sc_2t, −32·sc_2t+1) against the activation's (bsum_2t, bsum_2t+1) dword. Three activation rows
-// share each weight load (24 accumulators).
-enum { PQ6_NC = 3, PQ6_SUB = 2 };
+// Q6_K order panel. The 8-lane integers of vec_dot_q6_K_q8_K are exact, so they may be formed in any order: lane
+// t = Σ over the 8 sub-blocks s ≡ t / 4 (mod 2) of sc_s · D(s, t % 4), D(s, g) the 4-weight dot of group g of
+// sub-block s (then −32·(sc_2t·bsum_2t + sc_2t+1·bsum_2t+1)). D = one dpbusd of the 16 rows' unsigned quants
+// (q + 32 ≤ 63) by the broadcast activation bytes, |D| ≤ 4·63·128 < 2^15, so the scales come two at a time: one
+// vpermt2w puts D(s, g) and D(s + 2, g) into the low and high int16 of each row's dword (an add of D(s + 2, g) << 16
+// would borrow from the high half when D(s, g) < 0), and one dpwssd by the rows' (sc_s, sc_s+2) pairs adds both
+// products to the lane — 1.5 multiply-pipe instructions per 4 weights × 16 rows (the permute runs beside them) where
+// the int16 form (sc·q pairs) took 2, and the activations are used as stored. The −32·bsum term is one dpwssd of
+// (−32·sc) pairs by a bsum pair, the lane's starting value. Then per super-block and activation row, as vec_dot
+// does, one convert and FMA by d_a·d_w per lane (8 lanes × 16 rows in 8 vectors), reduced 8 → 4 → 2 → 1 at the end.
+// The 16 rows are decoded once per call for all super-blocks (5 KB each, heap, L2-resident); PQ6_JB activation
+// rows' float lanes (16 KB, L1) then go over the super-blocks PQ6_KC at a time, so that stretch of decoded weights
+// is read from L1 by all of them; PQ6_NC activation rows share each weight load (3 measured alike).
+// Zen 5, one thread, CPU time, matmul(512) (benchmarks/kernels.py): 4096² 129 → 48–52 ms (ggml 62–68 ms),
+// 14336×4096 411 → 172–183 ms (ggml 213–216 ms); ≈ 65 cycles per super-block × 16 rows × activation row with
+// the activations in cache, ≈ 80 streaming them. The int16 form before it (activations re-laid as int16 pairs per
+// panel, its accumulators spilled to the stack) took 245. vpdpwssd is written as asm: clang otherwise splits most
+// of them into vpmaddwd + vpaddd (49 → 58 ms).
+enum { PQ6_NC = 2, PQ6_JB = 32, PQ6_KC = 2 };
 
 typedef struct {
-    __attribute__((aligned(64))) int16_t w[P_SLAB][128][32];  // [super-block][group·2 + half][row·2 + k]: sc·q
-    __attribute__((aligned(64))) int16_t nsc[P_SLAB][8][32];  // [super-block][lane t][row·2 + k]: −32·sc_(2t+k)
-} g_q6k_order_panel;
+    __attribute__((aligned(64))) uint8_t q[64][64];  // [4-weight group][row·4 + k]: q + 32
+    int32_t scp[8][16];                              // [2k + p][row]: sc of sub-block 4k + p (low), 4k + p + 2 (high)
+    int32_t nsc[8][16];                              // [t][row]: −32·sc_2t (low), −32·sc_2t+1 (high)
+    float d[16];
+} g_q6k_sb;
 
-G_512 G_INLINE void g_q6k_order_convert(g_q6k_order_panel *Q, const g_q6k_panel *P, int nsb) {
-    const __m512i lo = _mm512_set1_epi32(0x00ff00ff), m16 = _mm512_set1_epi32(0xffff);
-    for (int b = 0; b < nsb; ++b) {
-        for (int s = 0; s < 16; ++s) {
-            const __m512i sc = _mm512_load_si512((const __m512i *)P->sc[b][s]);
-            const __m512i sc16 = _mm512_or_si512(_mm512_and_si512(sc, m16), _mm512_slli_epi32(sc, 16));
-            for (int g = 0; g < 4; ++g) {
-                const __m512i V = _mm512_load_si512((const __m512i *)P->q[b][4 * s + g]);
-                _mm512_store_si512((__m512i *)Q->w[b][2 * (4 * s + g)], _mm512_mullo_epi16(_mm512_and_si512(V, lo), sc16));
-                _mm512_store_si512((__m512i *)Q->w[b][2 * (4 * s + g) + 1],
-                                   _mm512_mullo_epi16(_mm512_and_si512(_mm512_srli_epi32(V, 8), lo), sc16));
-            }
+G_512 G_INLINE void g_q6k_sb_unpack(g_q6k_sb *S, const uint8_t *const rows[16], int b) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2), shr = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    for (int r = 0; r < 16; ++r) {
+        const uint8_t *x = rows[r] + (size_t)b * 210;
+        const int8_t *sc = (const int8_t *)(x + 192);
+        S->d[r] = _cvtsh_ss(g_rd16(x + 208));
+        for (int k = 0; k < 4; ++k)
+            for (int p = 0; p < 2; ++p)
+                S->scp[2 * k + p][r] = (int32_t)((uint16_t)sc[4 * k + p] | (uint32_t)(uint16_t)sc[4 * k + p + 2] << 16);
+        for (int t = 0; t < 8; ++t)
+            S->nsc[t][r] = (int32_t)((uint16_t)(-32 * sc[2 * t]) | (uint32_t)(uint16_t)(-32 * sc[2 * t + 1]) << 16);
+    }
+    for (int c = 0; c < 4; ++c) {  // 64 weights: half h = c / 2, weights 64·(c % 2) .. of the half
+        const int h = c >> 1, hi = c & 1;
+        __m512i v[16];
+        for (int r = 0; r < 16; ++r) {
+            const uint8_t *x = rows[r] + (size_t)b * 210;
+            const __m512i L = _mm512_loadu_si512(x + 64 * h);  // ql: weights l and l + 32 (low nibbles) / +64, +96 (high)
+            const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + 128 + 32 * h)));
+            v[r] = hi ? _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4), _mm512_and_si512(_mm512_srlv_epi64(QH, shr), m30))
+                      : _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi64(QH, shl), m30));
         }
-        for (int t = 0; t < 8; ++t) {
-            const __m512i s0 = _mm512_slli_epi32(_mm512_load_si512((const __m512i *)P->sc[b][2 * t]), 5);
-            const __m512i s1 = _mm512_slli_epi32(_mm512_load_si512((const __m512i *)P->sc[b][2 * t + 1]), 5);
-            _mm512_store_si512((__m512i *)Q->nsc[b][t],
-                               _mm512_or_si512(_mm512_and_si512(_mm512_sub_epi32(_mm512_setzero_si512(), s0), m16),
-                                               _mm512_slli_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), s1), 16)));
-        }
+        g_transpose16(v);
+        for (int m = 0; m < 16; ++m) _mm512_store_si512((__m512i *)S->q[16 * c + m], v[m]);
     }
 }
 
-G_512 G_INLINE void g_q6k_order_micro(const int NC, const g_q6k_order_panel *Q, const g_q6k_panel *P, int b0, int nsb,
-                                      const uint8_t *a, size_t as, float *out, size_t os, float *lanes, int wr,
-                                      int first, int last) {
-    const __mmask16 k = (__mmask16)((1u << wr) - 1);
-    for (int b = b0; b < b0 + nsb; ++b) {
-        const uint8_t *ab = a + (size_t)(b - b0) * 292;
-        // activation pairs, sign-extended: act[j][grp] = (a[4g], a[4g+2]), act[j][64 + grp] = (a[4g+1], a[4g+3])
-        __attribute__((aligned(64))) int32_t act[PQ6_NC][128];
-        __m512i L[PQ6_NC][8];
-        for (int j = 0; j < NC; ++j) {
-            const uint8_t *aj = ab + j * as;
-            for (int c = 0; c < 4; ++c) {
-                const __m512i x = _mm512_loadu_si512(aj + 4 + 64 * c);
-                _mm512_store_si512((__m512i *)&act[j][16 * c], _mm512_srai_epi16(_mm512_slli_epi16(x, 8), 8));
-                _mm512_store_si512((__m512i *)&act[j][64 + 16 * c], _mm512_srai_epi16(x, 8));
-            }
-            for (int t = 0; t < 8; ++t)
-                L[j][t] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512((const __m512i *)Q->nsc[b][t]),
-                                              g_bcast32(aj + 260 + 4 * t));
-        }
-        for (int s = 0; s < 16; ++s) {
+/// One super-block × NC activation rows (ab: row 0's block, as apart): F[j][t] (16 rows) = fma(d_a·d_w, lane t, F).
+G_512 G_INLINE void g_q6k_order_sb(const int NC, const g_q6k_sb *S, const uint8_t *ab, size_t as, float (*F)[128], int first) {
+    // word 2r ← lo's word 2r, word 2r + 1 ← hi's word 2r: lane r = (D(s, g), D(s + 2, g)) of row r as int16
+    const __m512i pk = _mm512_set_epi32(0x003e001e, 0x003c001c, 0x003a001a, 0x00380018, 0x00360016, 0x00340014, 0x00320012,
+                                        0x00300010, 0x002e000e, 0x002c000c, 0x002a000a, 0x00280008, 0x00260006, 0x00240004,
+                                        0x00220002, 0x00200000);
+    __m512i L[PQ6_NC][8];
+    for (int t = 0; t < 8; ++t) {
+        const __m512i N = _mm512_load_si512((const __m512i *)S->nsc[t]);
+        for (int j = 0; j < NC; ++j) L[j][t] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), N, g_bcast32(ab + j * as + 260 + 4 * t));
+    }
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 4; ++k) {
+#pragma clang loop unroll(full)
+        for (int p = 0; p < 2; ++p) {
+            const int s = 4 * k + p;
+            const __m512i SC = _mm512_load_si512((const __m512i *)S->scp[2 * k + p]);
+#pragma clang loop unroll(full)
             for (int g = 0; g < 4; ++g) {
-                const int grp = 4 * s + g, t = 4 * (s & 1) + g;
-                const __m512i WE = _mm512_load_si512((const __m512i *)Q->w[b][2 * grp]);
-                const __m512i WO = _mm512_load_si512((const __m512i *)Q->w[b][2 * grp + 1]);
+                const __m512i W0 = _mm512_load_si512((const __m512i *)S->q[4 * s + g]);
+                const __m512i W1 = _mm512_load_si512((const __m512i *)S->q[4 * s + 8 + g]);
                 for (int j = 0; j < NC; ++j) {
-                    L[j][t] = _mm512_dpwssd_epi32(L[j][t], WE, _mm512_set1_epi32(act[j][grp]));
-                    L[j][t] = _mm512_dpwssd_epi32(L[j][t], WO, _mm512_set1_epi32(act[j][64 + grp]));
+                    const uint8_t *aj = ab + j * as + 4;
+                    const __m512i lo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W0, g_bcast32(aj + 16 * s + 4 * g));
+                    const __m512i hi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W1, g_bcast32(aj + 16 * s + 32 + 4 * g));
+                    const __m512i X = _mm512_permutex2var_epi16(lo, pk, hi);
+                    __asm__("vpdpwssd %2, %1, %0" : "+v"(L[j][4 * p + g]) : "v"(X), "v"(SC));  // L += X·SC per int16 pair
                 }
             }
         }
-        const __m512 dw = _mm512_load_ps(P->d[b]);
-        for (int j = 0; j < NC; ++j) {
-            float da;
-            __builtin_memcpy(&da, ab + j * as, 4);
-            const __m512 d = _mm512_mul_ps(_mm512_set1_ps(da), dw);
-            float *lj = lanes + 128 * j;
-            for (int t = 0; t < 8; ++t) {
-                const __m512 prev = (first && b == b0) ? _mm512_setzero_ps() : _mm512_loadu_ps(lj + 16 * t);
-                _mm512_storeu_ps(lj + 16 * t, _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(L[j][t]), prev));
-            }
-        }
     }
-    if (!last) return;
+    const __m512 dw = _mm512_load_ps(S->d);
     for (int j = 0; j < NC; ++j) {
-        const float *lj = lanes + 128 * j;
-        __m512 r[4];
-        for (int i = 0; i < 4; ++i) r[i] = _mm512_add_ps(_mm512_loadu_ps(lj + 16 * (i + 4)), _mm512_loadu_ps(lj + 16 * i));
-        _mm512_mask_storeu_ps(out + j * os, k, _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3])));
+        float da;
+        __builtin_memcpy(&da, ab + j * as, 4);
+        const __m512 d = _mm512_mul_ps(_mm512_set1_ps(da), dw);
+        for (int t = 0; t < 8; ++t) {
+            const __m512 prev = first ? _mm512_setzero_ps() : _mm512_load_ps(F[j] + 16 * t);
+            _mm512_store_ps(F[j] + 16 * t, _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(L[j][t]), prev));
+        }
     }
 }
 
@@ -920,34 +929,33 @@ G_512 void llk_panel_q6_K_order_avx512(int n, const void *w, size_t ws, int wr, 
     const int nb = n / 256;
     const uint8_t *rows[16];
     for (int i = 0; i < 16; ++i) rows[i] = (const uint8_t *)w + (size_t)(i < wr ? i : 0) * ws;
-    float *lanes = (float *)malloc((size_t)(ar > 0 ? ar : 1) * 128 * sizeof(float));  // 8 lanes × 16 rows per activation row
-    if (!lanes) {
+    g_q6k_sb *S = nb > 0 ? (g_q6k_sb *)aligned_alloc(64, (size_t)nb * sizeof(g_q6k_sb)) : NULL;
+    if (!S) {
         for (int j = 0; j < ar; ++j)
             for (int i = 0; i < wr; ++i) out[(size_t)j * os + i] = llk_dot_q6_K_q8_K_order(n, rows[i], (const uint8_t *)a + (size_t)j * as);
         return;
     }
-    g_q6k_panel P;
-    g_q6k_order_panel Q;
-    for (int sb0 = 0; sb0 < nb; sb0 += P_SLAB) {
-        const int nsb = nb - sb0 < P_SLAB ? nb - sb0 : P_SLAB;
-        g_q6k_unpack(&P, rows, sb0, nsb);
-        g_q6k_order_convert(&Q, &P, nsb);
-        for (int h0 = 0; h0 < nsb; h0 += PQ6_SUB) {  // PQ6_SUB super-blocks (16 KB of int16 weights) per pass over the batch
-            const int nh = nsb - h0 < PQ6_SUB ? nsb - h0 : PQ6_SUB;
-            const int first = sb0 + h0 == 0, last = sb0 + h0 + nh == nb;
-            const uint8_t *a0 = (const uint8_t *)a + (size_t)(sb0 + h0) * 292;
-            for (int j = 0; j < ar; j += PQ6_NC) {
-                const int nc = ar - j < PQ6_NC ? ar - j : PQ6_NC;
-                switch (nc) {
-#define PO_CASE(N) case N: g_q6k_order_micro(N, &Q, &P, h0, nh, a0 + j * as, as, out + j * os, os, lanes + 128 * j, wr, first, last); break;
-                    PO_CASE(1) PO_CASE(2) PO_CASE(3)
-#undef PO_CASE
-                    default: break;
-                }
-            }
+    for (int b = 0; b < nb; ++b) g_q6k_sb_unpack(S + b, rows, b);
+    const __mmask16 k = (__mmask16)((1u << wr) - 1);
+    __attribute__((aligned(64))) float F[PQ6_JB][128];  // 8 lanes × 16 rows per activation row
+    for (int j0 = 0; j0 < ar; j0 += PQ6_JB) {
+        const int jn = ar - j0 < PQ6_JB ? ar - j0 : PQ6_JB;
+        const uint8_t *aj0 = (const uint8_t *)a + (size_t)j0 * as;
+        for (int b0 = 0; b0 < nb; b0 += PQ6_KC) {
+            const int b1 = nb - b0 < PQ6_KC ? nb : b0 + PQ6_KC;
+            int j = 0;
+            for (; j + PQ6_NC <= jn; j += PQ6_NC)
+                for (int b = b0; b < b1; ++b) g_q6k_order_sb(PQ6_NC, S + b, aj0 + (size_t)j * as + (size_t)b * 292, as, F + j, b == 0);
+            for (; j < jn; ++j)
+                for (int b = b0; b < b1; ++b) g_q6k_order_sb(1, S + b, aj0 + (size_t)j * as + (size_t)b * 292, as, F + j, b == 0);
+        }
+        for (int j = 0; j < jn; ++j) {
+            __m512 r[4];
+            for (int i = 0; i < 4; ++i) r[i] = _mm512_add_ps(_mm512_load_ps(F[j] + 16 * (i + 4)), _mm512_load_ps(F[j] + 16 * i));
+            _mm512_mask_storeu_ps(out + (size_t)(j0 + j) * os, k, _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3])));
         }
     }
-    free(lanes);
+    free(S);
 }
 
 // Q4_0 / Q8_0 × Q8_0 panels (AVX-512 VNNI): the same scheme with 32-weight blocks. Weights decoded to unsigned

@@ -791,6 +791,42 @@ static float q6_K_order_avx2(int n, const uint8_t *x, const uint8_t *y) {
     return (r[0] + r[2]) + (r[1] + r[3]);
 }
 
+// Q6_K, one row, AVX-512 VNNI (the same integers, fewer instructions): 64 weights per vector decoded to unsigned
+// q + 32, one dpbusd by the activation bytes gives the 16 groups' 4-weight sums (dword m: sub-block 4c + m / 4,
+// group m % 4, i.e. lane m % 8), times the sub-block scales (a permute of the 16 sign-extended scales) and summed;
+// the vector's two halves added give the eight lanes, then −32·(bsum · scale) pairs and the float part as above.
+// Zen 5, one thread, CPU time (benchmarks/kernels.py): 4096² 526 → 267–316 µs (ggml 474–579 µs, the matrix in L3),
+// 14336×4096 1970 → 1454–1539 µs (ggml 1825–2088 µs).
+T_KORD static float q6_K_order_512(int n, const uint8_t *x, const uint8_t *y) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2), shr = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    const __m512i rep = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < n / 256; b++) {
+        const uint8_t *bx = x + (size_t)b * 210, *by = y + (size_t)b * 292;
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)(bx + 192));
+        const __m512i sc32 = _mm512_cvtepi8_epi32(sc8);
+        __m512i sum = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {  // weights 64c .. 64c + 63: half c / 2 of ql / qh, low (c even) or high nibbles
+            const __m512i L = _mm512_loadu_si512(bx + 64 * (c >> 1));
+            const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(bx + 128 + 32 * (c >> 1))));
+            const __m512i q = (c & 1) ? _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4), _mm512_and_si512(_mm512_srlv_epi64(QH, shr), m30))
+                                      : _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi64(QH, shl), m30));
+            const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(by + 4 + 64 * c));
+            const __m512i s = _mm512_permutexvar_epi32(_mm512_add_epi32(rep, _mm512_set1_epi32(4 * c)), sc32);
+            sum = _mm512_add_epi32(sum, _mm512_mullo_epi32(p, s));
+        }
+        const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
+        const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(by + 260)), _mm256_cvtepi8_epi16(sc8)), 5);
+        const float d = rd_f32(by) * h2f((uint16_t)(bx[208] | bx[209] << 8));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(s8, off)), acc);
+    }
+    float a8[8], r[4];
+    _mm256_storeu_ps(a8, acc);
+    for (int i = 0; i < 4; i++) r[i] = a8[i + 4] + a8[i];
+    return (r[0] + r[2]) + (r[1] + r[3]);
+}
+
 __attribute__((target("avx2,fma,f16c")))
 static float q4_K_gemv_order_avx2(int n, const uint8_t *x, const uint8_t *y) {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
@@ -900,6 +936,7 @@ float llk_dot_q4_K_q8_K_order(int n, const void *x, const void *y, int per_pair)
 float llk_dot_q4_K_q8_K_order_ref(int n, const void *x, const void *y, int per_pair) { return q4_K_order(n, x, y, per_pair, 0); }
 float llk_dot_q6_K_q8_K_order(int n, const void *x, const void *y) {
 #if LLK_X86
+    if (korder_simd()) return q6_K_order_512(n, (const uint8_t *)x, (const uint8_t *)y);
     if (isa_level() >= ISA_AVX2) return q6_K_order_avx2(n, (const uint8_t *)x, (const uint8_t *)y);
 #endif
     return q6_K_order_generic(n, x, y);

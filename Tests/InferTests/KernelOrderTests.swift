@@ -249,3 +249,52 @@ func kQuantOrderPanelsEqualTheOrderDots(type: GGMLType) {
         }
     }
 }
+
+/// Q6_K's order panel on raw blocks (any byte is a valid Q6_K quant or scale; Q8_K activation quants over the whole
+/// int8 range with their bsums): equal to the portable order dot bit for bit, for rows below 16, batches past one
+/// activation block (32) with odd tails, super-block counts that are odd, and the extremes of its int16 packing
+/// (q = 63, scale −128, activation −128).
+@Test(arguments: [(cols: 256, rows: 16, batch: 2, extreme: false), (cols: 1280, rows: 3, batch: 67, extreme: false),
+                  (cols: 2304, rows: 21, batch: 33, extreme: false), (cols: 768, rows: 5, batch: 3, extreme: true),
+                  (cols: 4096, rows: 16, batch: 40, extreme: false)])
+func q6KOrderPanelEqualsThePortableDotOnRawBlocks(shape: (cols: Int, rows: Int, batch: Int, extreme: Bool)) {
+    let (cols, rows, batch) = (shape.cols, shape.rows, shape.batch), nb = cols / 256
+    var r = Rng(s: UInt64(cols * 31 + rows * 7 + batch))
+    let ws = nb * 210, as_ = nb * 292
+    var w = [UInt8](repeating: 0, count: rows * ws), a = [UInt8](repeating: 0, count: batch * as_)
+    for blk in 0..<(rows * nb) {
+        for i in 0..<208 { w[blk * 210 + i] = shape.extreme ? (i < 192 ? 0xff : 0x80) : UInt8(truncatingIfNeeded: r.next()) }
+        let d = floatToHalf(0.001 + abs(r.float(0.01)))
+        w[blk * 210 + 208] = UInt8(d & 0xff)
+        w[blk * 210 + 209] = UInt8(d >> 8)
+    }
+    for blk in 0..<(batch * nb) {
+        let base = blk * 292
+        withUnsafeBytes(of: (0.01 + abs(r.float(0.05))).bitPattern.littleEndian) { for i in 0..<4 { a[base + i] = $0[i] } }
+        for i in 0..<256 { a[base + 4 + i] = shape.extreme ? 0x80 : UInt8(truncatingIfNeeded: r.next()) }
+        for s in 0..<16 {
+            let sum = (0..<16).reduce(Int16(0)) { $0 + Int16(Int8(bitPattern: a[base + 4 + 16 * s + $1])) }
+            a[base + 260 + 2 * s] = UInt8(truncatingIfNeeded: sum)
+            a[base + 261 + 2 * s] = UInt8(truncatingIfNeeded: sum >> 8)
+        }
+    }
+    w.withUnsafeBytes { wb in
+        a.withUnsafeBytes { ab in
+            var got = [Float](repeating: .nan, count: rows * batch)
+            got.withUnsafeMutableBufferPointer { g in
+                for r0 in stride(from: 0, to: rows, by: 16) {
+                    llk_panel_q6_K_order(Int32(cols), wb.baseAddress! + r0 * ws, ws, Int32(min(16, rows - r0)), ab.baseAddress!, as_,
+                                         Int32(batch), g.baseAddress! + r0, rows)
+                }
+            }
+            for j in 0..<batch {
+                for i in 0..<rows {
+                    let x = wb.baseAddress! + i * ws, y = ab.baseAddress! + j * as_
+                    let want = llk_dot_q6_K_q8_K_order_ref(Int32(cols), x, y)
+                    #expect(got[j * rows + i].bitPattern == want.bitPattern, "row \(i) activation \(j)")
+                    if j == 0 { #expect(llk_dot_q6_K_q8_K_order(Int32(cols), x, y).bitPattern == want.bitPattern, "row \(i)") }
+                }
+            }
+        }
+    }
+}
