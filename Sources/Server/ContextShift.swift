@@ -3,9 +3,10 @@
 //   keep     = num_keep (negative: the whole prompt), at most num_ctx − 1 so that a shift always frees a position
 //   discard  = enough tokens after `keep` that (num_ctx − keep) / 2 (at least 1) positions are free
 //   the cache drops positions keep..<keep+discard and re-rotates the later keys (KVCache.shift), a log line,
-//   and generation goes on. num_predict −1 (or above 10 × num_ctx) becomes 10 × num_ctx.
-// Not for `shift: false`, num_predict −2 (llama.cpp's "fill the context") or a model without RoPE (GPT-2's learned
-// positions): those end with done_reason "length" at a full context, and their prompts leave room for an answer.
+//   and generation goes on. Any negative num_predict (−1, and −2, llama.cpp's "fill the context", too: llm/server.go
+//   Completion caps every value < 0 or > 10 × num_ctx before the runner sees it) becomes 10 × num_ctx.
+// Not for `shift: false` or a model without RoPE (GPT-2's learned positions): those end with done_reason "length" at
+// a full context, and their prompts leave room for an answer.
 // Prompts of shifting sequences are truncated to num_ctx (PromptBuilder.fit), as Ollama's runner truncates them.
 import Infer
 
@@ -23,7 +24,7 @@ struct ContextShift {
     }
 
     static func enabled(_ settings: GenerationSettings, _ model: any LanguageModel) -> Bool {
-        settings.shift && settings.numPredict != -2 && model.rope != nil
+        settings.shift && model.rope != nil
     }
 
     /// Ollama's num_keep: negative means the whole prompt; clamped to numCtx − 1.
@@ -38,10 +39,9 @@ struct ContextShift {
         return max(0, min(count - keep, targetFree - currentFree))
     }
 
-    /// Tokens a sequence may generate (Ollama caps num_predict at 10 × num_ctx); nil: until the context is full.
-    static func tokenLimit(numPredict: Int, numCtx: Int) -> Int? {
-        if numPredict == -2 { return nil }
-        return numPredict < 0 || numPredict > 10 * numCtx ? 10 * numCtx : numPredict
+    /// Tokens a sequence may generate: Ollama's llm/server.go turns num_predict < 0 or > 10 × num_ctx into 10 × num_ctx.
+    static func tokenLimit(numPredict: Int, numCtx: Int) -> Int {
+        numPredict < 0 || numPredict > 10 * numCtx ? 10 * numCtx : numPredict
     }
 
     /// Frees room in a full cache. False when nothing can be discarded.

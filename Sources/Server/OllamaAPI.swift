@@ -83,21 +83,25 @@ extension LLMServer {
         let insert = suffix.isEmpty ? nil : try OllamaTemplate.insertTemplate(template ?? m.template)
         var settings = try settings(for: m, options: common.options, requestID: context.requestID)
         settings.shift = common.shift
-        if try j.bool("_debug_render_only") == true {
+        // _debug_render_only: an empty prompt still only loads (Ollama checks it first); else the prompt the model
+        // would see, `context` detokenized in front as Ollama's GenerateHandler writes it.
+        let debugRender = try j.bool("_debug_render_only") == true
+        if debugRender && !prompt.isEmpty {
             let text = try await renderOnly(m, keepAlive: common.keepAlive, templateOverride: template) { b, numCtx in
-                if let insert { return try insert.render(prompt: prompt, suffix: suffix) }
-                if !suffix.isEmpty {
+                if !suffix.isEmpty && insert == nil {
                     let ids = try b.infillTokens(prefix: prompt, suffix: suffix, settings: settings, numCtx: settings.numCtx ?? numCtx,
                                                  batch: Infill.batch(common.options), modelName: common.model)
                     return b.model.tokenizer.decode(ids, special: true)
                 }
                 if raw { return prompt }
-                return try b.render([.message(role: "user", content: prompt)], system: system ?? m.system, tools: nil)
+                let head = try LLMServer.detokenizeContext(contextTokens ?? [], b.model)
+                if let insert { return head + (try insert.render(prompt: prompt, suffix: suffix)) }
+                return head + (try b.render([.message(role: "user", content: prompt)], system: system ?? m.system, tools: nil))
             }
             return LLMServer.debugRendered(model: common.model, prompt: text, chat: false)
         }
 
-        if prompt.isEmpty && (contextTokens ?? []).isEmpty {
+        if prompt.isEmpty && (debugRender || (contextTokens ?? []).isEmpty) {
             let reason = try await loadOnly(m, keepAlive: common.keepAlive)
             return LLMServer.json(.object([("model", .string(common.model)), ("created_at", .string(Timestamp.now())),
                                            ("response", .string("")), ("done", .bool(true)), ("done_reason", .string(reason))]))

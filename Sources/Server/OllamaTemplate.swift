@@ -16,7 +16,8 @@ public struct OllamaTemplate {
     public let template: GoTemplate
     public let vars: [String]
 
-    /// Parses as Ollama's template.Parse; a syntax error is a 400 with Go's text.
+    /// Parses as Ollama's template.Parse; a syntax error is a 500 with Go's text, as generate answers a bad request
+    /// `template` (server/routes.go GenerateHandler); /api/create's check (`validate`) makes it a 400.
     public init(_ source: String) throws(APIError) {
         do {
             var t = try GoTemplate(source, functions: ["json"])
@@ -25,7 +26,7 @@ public struct OllamaTemplate {
             template = t
             self.vars = vars
         } catch {
-            throw .badRequest(error.message)
+            throw APIError(.internalServerError, error.message)
         }
     }
 
@@ -60,7 +61,8 @@ public struct OllamaTemplate {
 
     /// /api/create: a Go template must parse (400 with the parse error); Jinja ones are checked when used.
     static func validate(_ source: String) throws(APIError) {
-        if isGo(source) { _ = try OllamaTemplate(source) }
+        guard isGo(source) else { return }
+        do { _ = try OllamaTemplate(source) } catch { throw .badRequest(error.message) }
     }
 
     /// Ollama's rule for `suffix`: the template uses .Suffix.
@@ -121,12 +123,13 @@ public struct OllamaTemplate {
         return out
     }
 
+    /// An execution error is a 500 with Go's text: Ollama's handlers answer a failed tmpl.Execute / chatPrompt so.
     private func execute(_ t: GoTemplate, _ data: GoValue, standalone: Bool = false) throws(APIError) -> String {
         do {
             return try t.execute(data, missingKeyZero: !standalone, standalone: standalone,
                                  limits: GoExecutorLimits(maxSteps: 2_000_000, maxOutputBytes: 16 << 20, maxDepth: 100))
         } catch {
-            throw .badRequest(error.message)
+            throw APIError(.internalServerError, error.message)
         }
     }
 
@@ -230,6 +233,16 @@ extension LLMServer {
         let (runner, _) = try await manager.acquire(m)
         defer { Task { await manager.release(m, keepAlive: keepAlive) } }
         return try render(PromptBuilder(model: runner.model, stored: m, templateOverride: templateOverride), runner.defaultContext)
+    }
+
+    /// generate's `context` as text, as Ollama's Detokenize gives it (each token's piece, special tokens included);
+    /// an id outside the vocabulary is the 400 generation gives.
+    static func detokenizeContext(_ ids: [Int], _ model: Model) throws(APIError) -> String {
+        let n = model.network.vocabularySize
+        if let bad = ids.first(where: { $0 < 0 || $0 >= n }) {
+            throw .badRequest("context token \(bad) is outside the vocabulary (0..<\(n))")
+        }
+        return String(decoding: ids.flatMap { model.tokenizer.piece($0, special: true) }, as: UTF8.self)
     }
 
     /// Ollama's reply to `_debug_render_only`: generate's or chat's response shape with `_debug_info`.

@@ -186,8 +186,8 @@ extension LLMServer {
         let stream = try j.bool("stream") ?? false
         let includeUsage = try j.object("stream_options", type: "StreamOptions")?.bool("include_usage") ?? false
         let options = try LLMServer.openAIOptions(j)
-        // `logprobs: n`: n alternatives per token (0 for the token alone), answered in the chat shape as Ollama does.
-        let logprobs = try j.int("logprobs").map { n throws(APIError) in try requestedLogprobs(enabled: true, top: n) } ?? nil
+        // `logprobs: n` (n > 0) as Ollama reads it; answered in OpenAI's legacy shape (CompletionLogprobs.swift).
+        let logprobs = try completionLogprobsRequest(j.int("logprobs"))
         let m = try resolve(model)
         let settings = try settings(for: m, options: options, requestID: context.requestID)
         guard !prompt.isEmpty else { throw APIError.badRequest("prompt is required") }
@@ -203,9 +203,9 @@ extension LLMServer {
         let created = Int(Date().timeIntervalSince1970)
         let head: [(String, JSON)] = [("id", .string(id)), ("object", .string("text_completion")), ("created", .int(created)),
                                       ("model", .string(model)), ("system_fingerprint", .string("fp_ollama"))]
+        let legacy = CompletionLogprobs(c.runner.model.tokenizer)
         @Sendable func choice(_ text: String, _ reason: JSON, _ l: [Logprob] = []) -> JSON {
-            let lp = openAILogprobs(l, c)
-            return .array([.object([("text", .string(text)), ("index", .int(0)), lp.first ?? ("logprobs", .null), ("finish_reason", reason)])])
+            .array([.object([("text", .string(text)), ("index", .int(0)), legacy.field(l), ("finish_reason", reason)])])
         }
         if stream {
             return self.stream(c, contentType: "text/event-stream", done: { r in

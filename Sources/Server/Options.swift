@@ -9,8 +9,8 @@ import Infer
 /// Everything one generation request asks of the sampler and the scheduler.
 public struct GenerationSettings: Sendable, Equatable {
     public var sampling: SamplingOptions
-    /// Tokens to generate: -1 no limit (Ollama caps it at 10 × num_ctx; the context shifts when full), -2 until the
-    /// context is full (no shift), ≥ 0 at most that many.
+    /// Tokens to generate: ≥ 0 at most that many; any negative value no limit (Ollama caps it at 10 × num_ctx; the
+    /// context shifts when full).
     public var numPredict = -1
     public var stop: [String] = []
     /// Context length for this sequence; nil: the server's default.
@@ -113,7 +113,6 @@ public struct GenerationSettings: Sendable, Equatable {
     public func validate() throws(APIError) {
         do { try sampling.validate() } catch { throw .badRequest("\(error)") }
         guard sampling.topK >= 0 else { throw .badRequest("top_k must be 0 or positive") }
-        guard numPredict >= -2 else { throw .badRequest("num_predict must be -2, -1 or a non-negative number") }
         if let c = numCtx, c < 1 { throw .badRequest("num_ctx must be positive") }
     }
 }

@@ -6,7 +6,7 @@
 // A prompt longer than the context is truncated as Ollama does (the first num_keep tokens kept, the oldest chat
 // messages / the middle dropped, a log line) unless the request says truncate: false (400). A sequence that shifts
 // its context when full (ContextShift.swift) may fill num_ctx, as in Ollama's runner; one that cannot (shift: false,
-// num_predict −2, a model without RoPE) keeps room for its answer.
+// a model without RoPE) keeps room for its answer.
 import Formats
 import Foundation
 import Infer

@@ -19,12 +19,13 @@ import Testing
         #expect(ContextShift.discard(count: 127, numCtx: 128, keep: 5) == 60)
         #expect(ContextShift.discard(count: 10, numCtx: 128, keep: 4) == 0)
         #expect(ContextShift.discard(count: 7, numCtx: 7, keep: 6) == 1)
-        // num_predict: −1 and anything above 10 × num_ctx → 10 × num_ctx; −2 fills the context only.
+        // num_predict: any negative value (−2 too: llm/server.go) and anything above 10 × num_ctx → 10 × num_ctx.
         #expect(ContextShift.tokenLimit(numPredict: -1, numCtx: 128) == 1280)
         #expect(ContextShift.tokenLimit(numPredict: 5000, numCtx: 128) == 1280)
         #expect(ContextShift.tokenLimit(numPredict: 400, numCtx: 128) == 400)
         #expect(ContextShift.tokenLimit(numPredict: 0, numCtx: 128) == 0)
-        #expect(ContextShift.tokenLimit(numPredict: -2, numCtx: 128) == nil)
+        #expect(ContextShift.tokenLimit(numPredict: -2, numCtx: 128) == 1280)
+        #expect(ContextShift.tokenLimit(numPredict: -1_000_000, numCtx: 64) == 640)
     }
 
     @Test func shiftingPromptsFillTheContext() throws {

@@ -1,6 +1,8 @@
 // Log-softmax and top-k of Logprobs.swift against a Double reference; the byte bookkeeping that attaches a token's
-// entry to the text its first byte lands in.
+// entry to the text its first byte lands in; /v1/completions' legacy shape.
+import Formats
 import Foundation
+import Infer
 import Testing
 @testable import Server
 
@@ -80,5 +82,44 @@ import Testing
         #expect(try requestedLogprobs(enabled: true, top: 20) == 20)
         #expect(throws: APIError.self) { try requestedLogprobs(enabled: true, top: 21) }
         #expect(throws: APIError.self) { try requestedLogprobs(enabled: false, top: -1) }
+    }
+}
+
+/// /v1/completions' legacy logprobs (CompletionLogprobs.swift) on SmolLM2's tokenizer.
+@Suite struct CompletionLogprobsTests {
+    static let smollm2 = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".assets/SmolLM2-135M-Instruct.Q4_1.gguf").path
+
+    @Test func requestFollowsOllama() throws {
+        #expect(try completionLogprobsRequest(nil) == nil && completionLogprobsRequest(0) == nil && completionLogprobsRequest(-4) == nil)
+        #expect(try completionLogprobsRequest(1) == 1 && completionLogprobsRequest(20) == 20)
+        do { _ = try completionLogprobsRequest(21); Issue.record("no error") } catch {
+            #expect(error.status == .badRequest && error.message == "top_logprobs must be between 0 and 20")
+        }
+    }
+
+    @Test func fourArraysWithOffsetsAcrossChunks() throws {
+        let tok = try Tokenizers.load(path: Self.smollm2)
+        let ids = tok.encode("Hi thé ok", addSpecial: false, parseSpecial: false)
+        let texts = ids.map { String(decoding: tok.piece($0, special: true), as: UTF8.self) }
+        let entries = ids.enumerated().map { i, t in
+            Logprob(token: t, logprob: -Double(i) - 0.5, top: [TokenLogprob(token: t, logprob: -0.5), TokenLogprob(token: 1, logprob: -.infinity)])
+        }
+        let b = CompletionLogprobs(tok)
+        #expect(b.field([]) == ("logprobs", JSON.null))
+        let first = b.field(Array(entries.prefix(1))), rest = b.field(Array(entries.dropFirst()))
+        guard case let .object(o1) = first.1, case let .object(o2) = rest.1 else { Issue.record("not objects"); return }
+        #expect(o1.map(\.0) == ["tokens", "token_logprobs", "top_logprobs", "text_offset"])
+        func column(_ k: String) -> [JSON] {
+            [o1, o2].flatMap { o -> [JSON] in if case let .array(a)? = o.first(where: { $0.0 == k })?.1 { return a }; return [] }
+        }
+        #expect(column("tokens") == texts.map { .string($0) })
+        #expect(column("token_logprobs") == entries.map { .double($0.logprob) })
+        // offsets in characters, continued across chunks ("é" is one character of two bytes)
+        var at = 0, offsets: [JSON] = []
+        for t in texts { offsets.append(.int(at)); at += t.count }
+        #expect(column("text_offset") == offsets)
+        // {text: logprob}, −∞ as −9999
+        #expect(column("top_logprobs").first == .object([(texts[0], .double(-0.5)), ("<|im_start|>", .double(-9999))]))
     }
 }

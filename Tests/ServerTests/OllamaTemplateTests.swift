@@ -44,9 +44,20 @@ private func msgs(_ pairs: [(String, String)]) -> [JSON] {
     #expect(try p.render(messages: msgs([("user", "hi"), ("assistant", "hel")]), tools: nil) == "Q: hi\nA: hel")
 }
 
-@Test func goErrorsAreBadRequests() {
-    #expect(throws: APIError.self) { try OllamaTemplate("{{ end }}") }
-    do { _ = try OllamaTemplate("{{ len 1 }}").render(messages: [], tools: nil); Issue.record("no error") } catch {
-        #expect(error.message == "template: :1:3: executing \"\" at <len 1>: error calling len: len of type int")
+@Test func goErrorStatuses() {
+    // Ollama: a request template that does not parse or a template that fails to execute is a 500 (routes.go
+    // GenerateHandler / ChatHandler); /api/create's check is a 400.
+    do { _ = try OllamaTemplate("{{ end }}"); Issue.record("no error") } catch {
+        #expect(error.status == .internalServerError && error.message == "template: :1: unexpected {{end}}")
     }
+    do { try OllamaTemplate.validate("{{ if .System }}"); Issue.record("no error") } catch {
+        #expect(error.status == .badRequest && error.message == "template: :1: unexpected EOF")
+    }
+    func failure(_ run: () throws(APIError) -> String) -> APIError? {
+        do { _ = try run(); return nil } catch { return error }
+    }
+    let want = "template: :1:3: executing \"\" at <len 1>: error calling len: len of type int"
+    let chat = failure { () throws(APIError) -> String in try OllamaTemplate("{{ len 1 }}").render(messages: [], tools: nil) }
+    let insert = failure { () throws(APIError) -> String in try OllamaTemplate("{{ len 1 }}{{ .Suffix }}").render(prompt: "p", suffix: "s") }
+    for e in [chat, insert] { #expect(e?.status == .internalServerError && e?.message == want) }
 }

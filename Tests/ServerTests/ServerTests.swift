@@ -80,6 +80,8 @@ import Testing
         #expect(g.sampling.temperature == 0 && g.sampling.topK == 5 && g.sampling.seed == 42 && g.stop == ["a"] && g.numCtx == 256)
         #expect(ignored == ["mirostat", "numa"])
         #expect(try apply(#"{"seed": -1}"#).sampling.seed == nil)
+        // Any negative num_predict is accepted (Ollama caps it at 10 × num_ctx later, ContextShift.tokenLimit).
+        #expect(try apply(#"{"num_predict": -3}"#).numPredict == -3 && apply(#"{"num_predict": -2.5}"#).numPredict == -2)
     }
 
     @Test func typeErrors() {
@@ -89,7 +91,8 @@ import Testing
             (#"{"stop": "x"}"#, #"option "stop" must be of type array"#),
             (#"{"stop": [1]}"#, #"option "stop" must be of an array of strings"#),
             (#"{"use_mmap": 0}"#, #"option "use_mmap" must be of type boolean"#),
-            (#"{"num_predict": -3}"#, "num_predict must be -2, -1 or a non-negative number"),
+            (#"{"num_predict": "3"}"#, #"option "num_predict" must be of type integer"#),
+            (#"{"num_predict": 1e300}"#, #"option "num_predict" must be of type integer"#),
             (#"{"num_ctx": 0}"#, "num_ctx must be positive"),
         ]
         for (body, want) in cases {

@@ -567,7 +567,7 @@ MALFORMED = [
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "options": {"stop": "x"}}, 400, 'option "stop" must be of type array'),
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "options": {"stop": [1]}}, 400, 'option "stop" must be of an array of strings'),
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "options": {"use_mmap": 1}}, 400, 'option "use_mmap" must be of type boolean'),
-    ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "options": {"num_predict": -5}}, 400, "num_predict must be -2, -1 or a non-negative number"),
+    ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "options": {"num_predict": "all"}}, 400, 'option "num_predict" must be of type integer'),
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "options": {"num_ctx": 0}}, 400, "num_ctx must be positive"),
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "options": {"top_k": -3}}, 400, "top_k must be 0 or positive"),
     ("POST", "/api/generate", {"model": MODEL, "prompt": "x", "options": {"min_p": 7}}, 400, "min_p must be between 0 and 1"),

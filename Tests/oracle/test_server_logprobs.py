@@ -145,7 +145,7 @@ def test_chat_with_the_ollama_client(server):
     assert g.logprobs and all(not e.top_logprobs for e in g.logprobs)
 
 
-def test_openai_chat_and_completions(server):
+def test_openai_chat(server):
     c = openai.OpenAI(base_url=server.url + "/v1", api_key="x")
     msgs = [{"role": "user", "content": PROMPT}]
     native = json.loads(post(server.url + "/api/chat", {"model": MODEL, "messages": msgs, "stream": False, "logprobs": True,
@@ -161,18 +161,41 @@ def test_openai_chat_and_completions(server):
     assert [(e.token, e.logprob) for e in streamed] == [(e.token, e.logprob) for e in content]
     plain = c.chat.completions.create(model=MODEL, messages=msgs, temperature=0, max_tokens=4)
     assert plain.choices[0].logprobs is None
-    # /v1/completions: `logprobs: n` → n alternatives, in the chat shape (Ollama's ChoiceLogprobs).
-    s, _, body = post(server.url + "/v1/completions", {"model": MODEL, "prompt": PROMPT, "temperature": 0, "max_tokens": 6,
-                                                       "logprobs": 2})
-    lp = json.loads(body)["choices"][0]["logprobs"]["content"]
-    assert s == 200 and len(lp) == 6
-    check_entries(lp, 2, openai_shape=True)
-    lp = json.loads(post(server.url + "/v1/completions", {"model": MODEL, "prompt": PROMPT, "temperature": 0, "max_tokens": 3,
-                                                          "logprobs": 0})[2])["choices"][0]["logprobs"]["content"]
-    check_entries(lp, 0, openai_shape=True)
-    assert [e["top_logprobs"] for e in lp] == [[]] * 3
-    cr = c.completions.create(model=MODEL, prompt=PROMPT, temperature=0, max_tokens=6, logprobs=2)
-    assert cr.choices[0].logprobs is not None
+
+
+def test_v1_completions_legacy_logprobs(server):
+    """/v1/completions reads `logprobs` as Ollama's FromCompleteRequest does (n > 0: the token's log probability and
+    n alternatives; 0, negative or null: none) and answers in OpenAI's legacy completions shape — tokens,
+    token_logprobs, top_logprobs ({text: logprob} per position), text_offset — with the values /api/generate gives."""
+    native = json.loads(post(server.url + "/api/generate", {"model": MODEL, "prompt": PROMPT, "stream": False, "logprobs": True,
+                                                            "top_logprobs": 2, "options": {"temperature": 0, "num_predict": 6}})[2])
+    body = {"model": MODEL, "prompt": PROMPT, "temperature": 0, "max_tokens": 6, "logprobs": 2}
+    s, _, raw = post(server.url + "/v1/completions", body)
+    choice = json.loads(raw)["choices"][0]
+    lp = choice["logprobs"]
+    assert s == 200 and list(lp) == ["tokens", "token_logprobs", "top_logprobs", "text_offset"]
+    assert lp["tokens"] == [e["token"] for e in native["logprobs"]] and len(lp["tokens"]) == 6
+    assert lp["token_logprobs"] == [e["logprob"] for e in native["logprobs"]]
+    assert lp["top_logprobs"] == [{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in native["logprobs"]]
+    assert all(len(t) == 2 and max(t.values()) >= lp["token_logprobs"][i] - 1e-9 for i, t in enumerate(lp["top_logprobs"]))
+    assert "".join(lp["tokens"]) == choice["text"] == native["response"]
+    assert lp["text_offset"] == [len("".join(lp["tokens"][:i])) for i in range(6)]
+    # streamed: the chunks' arrays join into the same four, offsets counted across chunks
+    s, _, raw = post(server.url + "/v1/completions", {**body, "stream": True})
+    chunks = [json.loads(e[6:]) for e in raw.decode().split("\n\n") if e.startswith("data: {")]
+    parts = [c["choices"][0]["logprobs"] for c in chunks if c["choices"] and c["choices"][0]["logprobs"]]
+    assert {k: [x for p in parts for x in p[k]] for k in lp} == lp
+    # not asked for: null, as OpenAI's and Ollama's 0 / negative / absent
+    plain = {k: v for k, v in body.items() if k != "logprobs"}
+    for extra in ({"logprobs": 0}, {"logprobs": -1}, {"logprobs": None}, {}):
+        r = json.loads(post(server.url + "/v1/completions", {**plain, **extra})[2])
+        assert r["choices"][0]["logprobs"] is None and r["choices"][0]["text"] == choice["text"]
+    # the official client parses it
+    cr = openai.OpenAI(base_url=server.url + "/v1", api_key="x").completions.create(
+        model=MODEL, prompt=PROMPT, temperature=0, max_tokens=6, logprobs=2)
+    got = cr.choices[0].logprobs
+    assert (got.tokens, got.token_logprobs, got.text_offset) == (lp["tokens"], lp["token_logprobs"], lp["text_offset"])
+    assert got.top_logprobs == lp["top_logprobs"]
 
 
 @pytest.mark.parametrize("path,extra,status,error", [
@@ -183,7 +206,7 @@ def test_openai_chat_and_completions(server):
      "json: cannot unmarshal string into Go struct field GenerateRequest.top_logprobs of type int"),
     ("/api/chat", {"logprobs": "yes"}, 400, "json: cannot unmarshal string into Go struct field ChatRequest.logprobs of type bool"),
     ("/v1/chat/completions", {"logprobs": True, "top_logprobs": 21}, 400, "top_logprobs must be between 0 and 20"),
-    ("/v1/completions", {"logprobs": -1}, 400, "top_logprobs must be between 0 and 20"),
+    ("/v1/completions", {"logprobs": 21}, 400, "top_logprobs must be between 0 and 20"),
 ])
 def test_bad_values(server, path, extra, status, error):
     body = {"model": MODEL, **extra}

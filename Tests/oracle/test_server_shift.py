@@ -1,7 +1,7 @@
 """Context shift in `llmkit serve` and `llmkit run`, on the real SmolLM2 with a 128-token context: a greedy count
 keeps counting through several shifts (Ollama's rule: num_keep 4 kept, half of the rest dropped when the context is
 full) and ends only at num_predict; `shift: false` stops at the full context with done_reason "length" and is the
-shifted answer's start; a prompt longer than num_ctx is cut to num_ctx (Ollama's runner) and still answers; the
+shifted answer's start; num_predict −2 or below is −1, as in Ollama; a prompt longer than num_ctx is cut to num_ctx (Ollama's runner) and still answers; the
 counting sequence beside another one in the same batch gives its solo text; `llmkit run --ctx 128 --keep 4` gives
 the server's text, and `--no-context-shift` the text of `shift: false`."""
 import json
@@ -60,9 +60,20 @@ def test_count_goes_on_through_shifts(server):
     assert stopped["eval_count"] == CTX - stopped["prompt_eval_count"] + 1
     assert r["response"].startswith(stopped["response"]) and len(stopped["response"]) < len(r["response"])
 
-    # num_predict −2 fills the context and stops, as llama.cpp's n_predict −2 (no shift).
-    filled = generate(server, COUNT, options={"num_predict": -2})
+    # num_predict −2 is not llama.cpp's "fill the context" in Ollama: llm/server.go turns every negative value into
+    # 10 × num_ctx, so with shift: false it stops where −1 does.
+    filled = generate(server, COUNT, shift=False, options={"num_predict": -2})
     assert (filled["done_reason"], filled["response"]) == ("length", stopped["response"])
+
+
+def test_negative_num_predict_is_minus_one(server):
+    """−2 and any other negative num_predict count as −1 (Ollama's llm/server.go Completion): the context shifts and
+    generation goes on past a full context, here until the stop string."""
+    before = shifts_logged(server)
+    out = [generate(server, COUNT, options={"num_predict": n, "stop": [" 45,"]}) for n in (-1, -2, -9)]
+    assert shifts_logged(server) - before >= 3
+    assert all((r["done_reason"], r["response"]) == ("stop", out[0]["response"]) for r in out)
+    assert numbers(out[0]["response"])[-1] == 44 and out[0]["prompt_eval_count"] + out[0]["eval_count"] > CTX
 
 
 def test_long_prompt_is_cut_to_num_ctx_and_shifts(server):
