@@ -332,8 +332,18 @@ dot_f16_vec_rows_512(const int R, int n, const uint16_t *x, size_t stride, const
 
 __attribute__((target("avx512f"))) static void dot_f16_vec_rows_avx512(int n, const uint16_t *x, size_t stride, int rows,
                                                                         const uint16_t *y, float *out) {
+    // Rows far apart (a KV cache's transposed values: one row per context slot apart) are often out of cache and
+    // not followed by the hardware prefetchers: each group of 4 prefetches the first 256 bytes of the rows two
+    // groups ahead (cold, 2 KiB apart: 28 → 20 ns per 64-element dot; keys, 384 bytes apart, are better without).
+    const int lines = stride * 2 < 1024 ? 0 : n * 2 < 256 ? (n * 2 + 63) / 64 : 4;
     int r = 0;
-    for (; r + 4 <= rows; r += 4) dot_f16_vec_rows_512(4, n, x + r * stride, stride, y, out + r);
+    for (int q = 0; q < 8 && q < rows; ++q)
+        for (int l = 0; l < lines; ++l) _mm_prefetch((const char *)(x + q * stride) + 64 * l, _MM_HINT_T0);
+    for (; r + 4 <= rows; r += 4) {
+        for (int q = r + 8; q < r + 12 && q < rows; ++q)
+            for (int l = 0; l < lines; ++l) _mm_prefetch((const char *)(x + q * stride) + 64 * l, _MM_HINT_T0);
+        dot_f16_vec_rows_512(4, n, x + r * stride, stride, y, out + r);
+    }
     switch (rows - r) {
     case 3: dot_f16_vec_rows_512(3, n, x + r * stride, stride, y, out + r); break;
     case 2: dot_f16_vec_rows_512(2, n, x + r * stride, stride, y, out + r); break;
