@@ -113,10 +113,12 @@ public enum MatMul {
             }
             ThreadPool.shared.run(ranges: rows, parts: parts) { range in
                 let a = qv.value
-                for r in range {
-                    yv.value[r] = q4 ? llk_dot_q4_K_q8_K_order(Int32(cols), wv.value + r * stride, a, 0)
-                                     : llk_dot_q6_K_q8_K_order(Int32(cols), wv.value + r * stride, a)
+                if q4 {  // one call per thread: the activation-side work once, the rows one forward stream
+                    llk_gemv_q4_K_order(Int32(cols), wv.value + range.lowerBound * stride, stride, Int32(range.count), a,
+                                        yv.value + range.lowerBound)
+                    return
                 }
+                for r in range { yv.value[r] = llk_dot_q6_K_q8_K_order(Int32(cols), wv.value + r * stride, a) }
             }
             return
         }
@@ -134,8 +136,9 @@ public enum MatMul {
             return
         }
         // A prompt batch with a tile kernel: blocks of up to 4 rows × 4 activation rows per call (smaller at
-        // the ragged edges), each 16-row tile still meeting the whole batch while it is in cache.
-        if batch >= 2, let gemm = chain ? llk_gemm_q4_0_chain : MatMul.gemmKernel(for: type) {
+        // the ragged edges), each 16-row tile still meeting the whole batch while it is in cache. F16 decode too
+        // (4 rows × 1: the activations widened once per 4 rows, not per row as the dot kernel does).
+        if batch >= 2 || type == .f16, let gemm = chain ? llk_gemm_q4_0_chain : MatMul.gemmKernel(for: type) {
             let tileRows = Int(LLK_GEMM_MAX_ROWS), tileBatch = Int(LLK_GEMM_MAX_BATCH)
             ThreadPool.shared.run(ranges: rows, parts: parts) { range in
                 var r0 = range.lowerBound

@@ -33,6 +33,9 @@ int llk_gemv_q4_0_chain_available(void);
 /// order. The _ref twins use portable integer code.
 float llk_dot_q4_K_q8_K_order(int n, const void *x, const void *y, int per_pair);
 float llk_dot_q4_K_q8_K_order_ref(int n, const void *x, const void *y, int per_pair);
+/// Q4_K rows (any number) × one Q8_K activation row, each output bit-equal to llk_dot_q4_K_q8_K_order(…, 0)
+/// (out[i] for row i; AVX-512 VNNI where available, else that dot per row).
+void llk_gemv_q4_K_order(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out);
 float llk_dot_q6_K_q8_K_order(int n, const void *x, const void *y);
 float llk_dot_q6_K_q8_K_order_ref(int n, const void *x, const void *y);
 /// Up to 16 Q4_K / Q6_K weight rows × ar activation rows in those orders (out[j·os + i]); Q4_K's activation rows
