@@ -292,7 +292,59 @@ static float dot_f16_blas_256(int k, const uint16_t *a, const uint16_t *b) {
     x = _mm_add_ss(x, _mm_movehdup_ps(x));
     return _mm_cvtss_f32(x);
 }
+
+// F16 rows × one F16 activation row (decode), AVX-512: the activations widened to F32 once per call, then each row
+// is one forward stream (64 halves per step into four FMA chains, a masked tail) — one sequential stream per thread
+// is what the hardware prefetcher follows best (4 interleaved rows per thread measured 30–40% slower from DRAM);
+// lines LLK_F16_PF bytes ahead are prefetched to L2 as well.
+#define LLK_F16_PF 4096
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+static void gemv_f16_512(int n, const uint8_t *w, size_t ws, int w_rows, const uint16_t *a, float *af, float *out) {
+    for (int i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(af + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i))));
+    const int n16 = n & ~15;
+    const __mmask16 tm = (__mmask16)((1u << (n - n16)) - 1);
+    if (tm) _mm512_mask_storeu_ps(af + n16, tm, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tm, a + n16)));
+    const char *pf = (const char *)w, *end = (const char *)w + (size_t)w_rows * ws;
+    for (int r = 0; r < w_rows; r++) {
+        const uint16_t *x = (const uint16_t *)(w + (size_t)r * ws);
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+        int i = 0;
+        for (; i + 64 <= n; i += 64) {
+            for (const char *e = (const char *)(x + i) + LLK_F16_PF; pf < e && pf < end; pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+            s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))), _mm512_loadu_ps(af + i), s0);
+            s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 16))), _mm512_loadu_ps(af + i + 16), s1);
+            s2 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 32))), _mm512_loadu_ps(af + i + 32), s2);
+            s3 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 48))), _mm512_loadu_ps(af + i + 48), s3);
+        }
+        for (; i + 16 <= n; i += 16)
+            s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))), _mm512_loadu_ps(af + i), s0);
+        if (tm) s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tm, x + i)), _mm512_maskz_loadu_ps(tm, af + i), s1);
+        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+    }
+}
 #endif
+
+int llk_gemv_f16_available(void) {
+#if LLK_X86
+    __builtin_cpu_init();
+    return isa_level() == ISA_AVX512 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
+void llk_gemv_f16(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out) {
+#if LLK_X86
+    float *af = llk_gemv_f16_available() ? (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float)) : NULL;
+    if (af) {
+        gemv_f16_512(n, (const uint8_t *)w, w_stride, w_rows, (const uint16_t *)a, af, out);
+        free(af);
+        return;
+    }
+#endif
+    for (int i = 0; i < w_rows; i++)
+        out[i] = llk_dot_f16_vec(n, (const uint16_t *)((const uint8_t *)w + (size_t)i * w_stride), (const uint16_t *)a);
+}
 
 float llk_dot_f16_vec(int n, const uint16_t *x, const uint16_t *y) {
 #if LLK_X86

@@ -88,6 +88,14 @@ public enum MatMul {
             }
             return
         }
+        if type == .f16 && batch == 1 && MatMul.f16Gemv {
+            // F16 decode (AVX-512): one call per thread, the activations widened once, its rows one forward stream.
+            ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+                llk_gemv_f16(Int32(cols), wv.value + range.lowerBound * stride, stride, Int32(range.count), qv.value,
+                             yv.value + range.lowerBound)
+            }
+            return
+        }
         // Q4_K (rows % 8 == 0) and Q6_K on x86: llama.cpp's summation orders (ops.c), chosen per activation row as
         // llama.cpp chooses its kernels — Q4_K's repacked gemm for the rows in groups of 4 (batches of 4+), its
         // gemv for the rest; Q6_K's vec_dot for every batch.
@@ -136,9 +144,8 @@ public enum MatMul {
             return
         }
         // A prompt batch with a tile kernel: blocks of up to 4 rows × 4 activation rows per call (smaller at
-        // the ragged edges), each 16-row tile still meeting the whole batch while it is in cache. F16 decode too
-        // (4 rows × 1: the activations widened once per 4 rows, not per row as the dot kernel does).
-        if batch >= 2 || type == .f16, let gemm = chain ? llk_gemm_q4_0_chain : MatMul.gemmKernel(for: type) {
+        // the ragged edges), each 16-row tile still meeting the whole batch while it is in cache.
+        if batch >= 2, let gemm = chain ? llk_gemm_q4_0_chain : MatMul.gemmKernel(for: type) {
             let tileRows = Int(LLK_GEMM_MAX_ROWS), tileBatch = Int(LLK_GEMM_MAX_BATCH)
             ThreadPool.shared.run(ranges: rows, parts: parts) { range in
                 var r0 = range.lowerBound
@@ -192,6 +199,7 @@ public enum MatMul {
     /// The smallest batch that goes to a panel kernel (below it the weight decoding is not paid back).
     public static let panelMinBatch = 8
     static let q4_0ChainGemv = llk_gemv_q4_0_chain_available() != 0
+    static let f16Gemv = llk_gemv_f16_available() != 0
     static let kQuantOrder = llk_k_quants_use_llamacpp_order() != 0
 
     /// The panel kernel (CKernels gemm.c: up to 16 weight rows × a whole batch per call) for `weightType` on

@@ -257,3 +257,27 @@ func q4KOrderGemvEqualsTheOrderDot(rows: Int, cols: Int) {
     }
     if rows % 8 == 0 && llk_k_quants_use_llamacpp_order() != 0 { #expect(viaMatMul == got) }
 }
+
+/// The F16 gemv (decode rows, one call per thread): each output is the Double sum within the F16 dot tolerance, for
+/// column tails of every kind (n % 64, n % 16 ≠ 0) and one or many rows.
+@Test(arguments: [(1, 16), (3, 7), (5, 64), (9, 1000), (2, 4099)])
+func f16GemvMatchesDoubleSums(rows: Int, n: Int) {
+    var r = Rng(s: UInt64(rows * 7919 + n))
+    let w = (0..<(rows * n)).map { _ in floatToHalf(r.float(3)) }
+    let a = (0..<n).map { _ in floatToHalf(r.float(3)) }
+    var got = [Float](repeating: .nan, count: rows)
+    w.withUnsafeBytes { wb in
+        a.withUnsafeBytes { ab in
+            got.withUnsafeMutableBufferPointer { llk_gemv_f16(Int32(n), wb.baseAddress!, 2 * n, Int32(rows), ab.baseAddress!, $0.baseAddress!) }
+        }
+    }
+    for i in 0..<rows {
+        var want = 0.0, scale = 0.0
+        for c in 0..<n {
+            let p = Double(halfToFloat(w[i * n + c])) * Double(halfToFloat(a[c]))
+            want += p
+            scale += abs(p)
+        }
+        #expect(abs(Double(got[i]) - want) <= f16DotTolerance * scale, "row \(i)")
+    }
+}
