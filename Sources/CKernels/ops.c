@@ -292,7 +292,57 @@ static float dot_f16_blas_256(int k, const uint16_t *a, const uint16_t *b) {
     x = _mm_add_ss(x, _mm_movehdup_ps(x));
     return _mm_cvtss_f32(x);
 }
+
+// F16 rows × one F16 activation row (decode), AVX-512: the activations widened to F32 once per call, then each row
+// is one forward stream (64 halves per step into four FMA chains, a masked tail) — one sequential stream per thread
+// is what the hardware prefetcher follows best (4 interleaved rows per thread, through the tile kernel, measured
+// 30–40% slower on a 34 MB matrix; software prefetch on top no gain). Measured (1 thread, CPU time, busy machine):
+// 4096² 873 µs vs 904 µs, 1024² 30 µs vs 38 µs for the AVX2 dot per row.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+static void gemv_f16_512(int n, const uint8_t *w, size_t ws, int w_rows, const uint16_t *a, float *af, float *out) {
+    for (int i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(af + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(a + i))));
+    const int n16 = n & ~15;
+    const __mmask16 tm = (__mmask16)((1u << (n - n16)) - 1);
+    if (tm) _mm512_mask_storeu_ps(af + n16, tm, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tm, a + n16)));
+    for (int r = 0; r < w_rows; r++) {
+        const uint16_t *x = (const uint16_t *)(w + (size_t)r * ws);
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+        int i = 0;
+        for (; i + 64 <= n; i += 64) {
+            s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))), _mm512_loadu_ps(af + i), s0);
+            s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 16))), _mm512_loadu_ps(af + i + 16), s1);
+            s2 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 32))), _mm512_loadu_ps(af + i + 32), s2);
+            s3 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 48))), _mm512_loadu_ps(af + i + 48), s3);
+        }
+        for (; i + 16 <= n; i += 16)
+            s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))), _mm512_loadu_ps(af + i), s0);
+        if (tm) s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tm, x + i)), _mm512_maskz_loadu_ps(tm, af + i), s1);
+        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+    }
+}
 #endif
+
+int llk_gemv_f16_available(void) {
+#if LLK_X86
+    __builtin_cpu_init();
+    return isa_level() == ISA_AVX512 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
+void llk_gemv_f16(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out) {
+#if LLK_X86
+    float *af = llk_gemv_f16_available() ? (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float)) : NULL;
+    if (af) {
+        gemv_f16_512(n, (const uint8_t *)w, w_stride, w_rows, (const uint16_t *)a, af, out);
+        free(af);
+        return;
+    }
+#endif
+    for (int i = 0; i < w_rows; i++)
+        out[i] = llk_dot_f16_vec(n, (const uint16_t *)((const uint8_t *)w + (size_t)i * w_stride), (const uint16_t *)a);
+}
 
 float llk_dot_f16_vec(int n, const uint16_t *x, const uint16_t *y) {
 #if LLK_X86
@@ -875,6 +925,81 @@ static float q4_K_gemv_order_avx2(int n, const uint8_t *x, const uint8_t *y) {
     }
     return acc - accmin;
 }
+
+// Q4_K gemv order over many rows, AVX-512 VNNI: per row and super-block the 128 nibble bytes are two 64-byte
+// loads; the low (high) nibbles of load p hold sub-blocks 4p and 4p+2 (4p+1 and 4p+3), multiplied by an
+// activation table laid out the same way (built once per call) with maddubs and summed with their int16 scales by
+// dpwssd (exact: pair sums ≤ 2·15·128). The super-block's two int32 totals then take the same float steps as
+// q4_K_gemv_order_avx2, so each output has its bits. The rows are one forward stream per call (as the F16 gemv;
+// software prefetch 4 KiB ahead measured ~15% slower on cache-resident matrices and no clear gain from DRAM).
+// Measured (1 thread, CPU time, busy machine): 4096² 230 µs vs 500 µs for the per-row AVX2 order dot.
+typedef struct { int8_t lo[2][64], hi[2][64]; int16_t ps[8]; float da; int32_t pad[11]; } q4_K_act;  // 320 B
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma,f16c")))
+static void gemv_q4_K_order_512(int n, const uint8_t *w, size_t ws, int w_rows, const uint8_t *y, float *out) {
+    const int nb = n / 256;
+    q4_K_act *tab = (q4_K_act *)aligned_alloc(64, (size_t)(nb > 0 ? nb : 1) * sizeof(q4_K_act));
+    if (!tab) {
+        for (int i = 0; i < w_rows; i++) out[i] = llk_dot_q4_K_q8_K_order(n, w + (size_t)i * ws, y, 0);
+        return;
+    }
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *by = y + (size_t)b * 292;
+        for (int p = 0; p < 2; p++) {
+            memcpy(tab[b].lo[p], by + 4 + 128 * p, 32);
+            memcpy(tab[b].lo[p] + 32, by + 68 + 128 * p, 32);
+            memcpy(tab[b].hi[p], by + 36 + 128 * p, 32);
+            memcpy(tab[b].hi[p] + 32, by + 100 + 128 * p, 32);
+        }
+        for (int s = 0; s < 8; s++) tab[b].ps[s] = (int16_t)(rd_i16(by + 260 + 4 * s) + rd_i16(by + 262 + 4 * s));
+        tab[b].da = rd_f32(by);
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    // pshufb indices: int16 4p (+1) in 128-bit lanes 0-1, int16 4p+2 (+3) in lanes 2-3
+    __m512i sidx[4];
+    for (int k = 0; k < 4; k++) {
+        const int p = k >> 1, h = k & 1;
+        const int s0 = 4 * p + h, s1 = 4 * p + 2 + h;
+        const __m128i i0 = _mm_set1_epi16((int16_t)(2 * s0 | (2 * s0 + 1) << 8));
+        const __m128i i1 = _mm_set1_epi16((int16_t)(2 * s1 | (2 * s1 + 1) << 8));
+        sidx[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(i0, i0)), _mm256_set_m128i(i1, i1), 1);
+    }
+    for (int r = 0; r < w_rows; r++) {
+        const uint8_t *x = w + (size_t)r * ws;
+        float acc = 0, accmin = 0;
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *bx = x + (size_t)b * 144;
+            uint32_t u[4], a0, a1, a2;
+            memcpy(&a0, bx + 4, 4); memcpy(&a1, bx + 8, 4); memcpy(&a2, bx + 12, 4);
+            u[0] = a0 & 0x3f3f3f3f;
+            u[1] = (a2 & 0x0f0f0f0f) | (((a0 >> 6) & 0x03030303) << 4);
+            u[2] = a1 & 0x3f3f3f3f;
+            u[3] = ((a2 >> 4) & 0x0f0f0f0f) | (((a1 >> 6) & 0x03030303) << 4);
+            const __m128i sm16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)u));     // scales
+            const __m128i mn16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(u + 2))); // mins
+            const __m512i S = _mm512_broadcast_i32x4(sm16);
+            const q4_K_act *t = &tab[b];
+            __m512i X = _mm512_setzero_si512();
+            for (int p = 0; p < 2; p++) {
+                const __m512i q = _mm512_loadu_si512((const void *)(bx + 16 + 64 * p));
+                const __m512i plo = _mm512_maddubs_epi16(_mm512_and_si512(q, m4), _mm512_load_si512((const void *)t->lo[p]));
+                const __m512i phi = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4),
+                                                         _mm512_load_si512((const void *)t->hi[p]));
+                X = _mm512_dpwssd_epi32(X, plo, _mm512_shuffle_epi8(S, sidx[2 * p]));
+                X = _mm512_dpwssd_epi32(X, phi, _mm512_shuffle_epi8(S, sidx[2 * p + 1]));
+            }
+            const __m256i x8 = _mm256_add_epi32(_mm512_castsi512_si256(X), _mm512_extracti64x4_epi64(X, 1));
+            const __m128i rr = _mm_add_epi32(_mm256_castsi256_si128(x8), _mm256_extracti128_si256(x8, 1));
+            const __m128i mn = _mm_madd_epi16(_mm_loadu_si128((const __m128i *)t->ps), mn16);
+            __m128i s = _mm_hadd_epi32(rr, mn);
+            s = _mm_hadd_epi32(s, s);
+            acc = fmaf((float)_mm_cvtsi128_si32(s), _cvtsh_ss((uint16_t)(bx[0] | bx[1] << 8)) * t->da, acc);
+            accmin = fmaf((float)_mm_extract_epi32(s, 1), _cvtsh_ss((uint16_t)(bx[2] | bx[3] << 8)) * t->da, accmin);
+        }
+        out[r] = acc - accmin;
+    }
+    free(tab);
+}
 #endif
 
 static int korder_simd(void) {
@@ -954,3 +1079,13 @@ float llk_dot_q6_K_q8_K_order(int n, const void *x, const void *y) {
 float llk_dot_q6_K_q8_K_order_ref(int n, const void *x, const void *y) { return q6_K_order_generic(n, x, y); }
 
 int llk_k_quants_use_llamacpp_order(void) { return isa_level() >= ISA_AVX2; }
+
+void llk_gemv_q4_K_order(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out) {
+#if LLK_X86
+    if (korder_simd()) {
+        gemv_q4_K_order_512(n, (const uint8_t *)w, w_stride, w_rows, (const uint8_t *)a, out);
+        return;
+    }
+#endif
+    for (int i = 0; i < w_rows; i++) out[i] = llk_dot_q4_K_q8_K_order(n, (const uint8_t *)w + (size_t)i * w_stride, a, 0);
+}

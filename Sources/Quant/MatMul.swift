@@ -88,6 +88,14 @@ public enum MatMul {
             }
             return
         }
+        if type == .f16 && batch == 1 && MatMul.f16Gemv {
+            // F16 decode (AVX-512): one call per thread, the activations widened once, its rows one forward stream.
+            ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+                llk_gemv_f16(Int32(cols), wv.value + range.lowerBound * stride, stride, Int32(range.count), qv.value,
+                             yv.value + range.lowerBound)
+            }
+            return
+        }
         // Q4_K (rows % 8 == 0) and Q6_K on x86: llama.cpp's summation orders (ops.c), chosen per activation row as
         // llama.cpp chooses its kernels — Q4_K's repacked gemm for the rows in groups of 4 (batches of 4+), its
         // gemv for the rest; Q6_K's vec_dot for every batch.
@@ -113,10 +121,12 @@ public enum MatMul {
             }
             ThreadPool.shared.run(ranges: rows, parts: parts) { range in
                 let a = qv.value
-                for r in range {
-                    yv.value[r] = q4 ? llk_dot_q4_K_q8_K_order(Int32(cols), wv.value + r * stride, a, 0)
-                                     : llk_dot_q6_K_q8_K_order(Int32(cols), wv.value + r * stride, a)
+                if q4 {  // one call per thread: the activation-side work once, the rows one forward stream
+                    llk_gemv_q4_K_order(Int32(cols), wv.value + range.lowerBound * stride, stride, Int32(range.count), a,
+                                        yv.value + range.lowerBound)
+                    return
                 }
+                for r in range { yv.value[r] = llk_dot_q6_K_q8_K_order(Int32(cols), wv.value + r * stride, a) }
             }
             return
         }
@@ -205,6 +215,7 @@ public enum MatMul {
     public static let panelMinBatch = 8
     static let q4_0ChainGemv = llk_gemv_q4_0_chain_available() != 0
     static let q8_0Small = llk_gemm_q8_0_small_select(CPUFeatures.current.rawValue)
+    static let f16Gemv = llk_gemv_f16_available() != 0
     static let kQuantOrder = llk_k_quants_use_llamacpp_order() != 0
 
     /// The panel kernel (CKernels gemm.c: up to 16 weight rows × a whole batch per call) for `weightType` on

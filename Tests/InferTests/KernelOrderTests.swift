@@ -298,3 +298,67 @@ func q6KOrderPanelEqualsThePortableDotOnRawBlocks(shape: (cols: Int, rows: Int, 
         }
     }
 }
+
+/// The Q4_K order gemv (many rows, one activation row) gives the gemv-order dot's floats bit for bit — for one
+/// row, ragged row counts, one and several super-blocks, and extreme activations (±127, −128) — and MatMul.matvec
+/// of a Q4_K matrix (rows % 8 == 0) gives the same floats.
+@Test(arguments: [(1, 256), (13, 256 * 6), (40, 512), (8, 256 * 17)])
+func q4KOrderGemvEqualsTheOrderDot(rows: Int, cols: Int) {
+    var r = Rng(s: UInt64(rows * 1000 + cols))
+    let wf = (0..<(rows * cols)).map { _ in r.float(0.5) }
+    var af = (0..<cols).map { _ in r.float(3) }
+    for c in stride(from: 0, to: cols, by: 37) { af[c] = c % 2 == 0 ? 40 : -40 }  // clamps some blocks to ±127 / −128
+    let ws = GGMLType.q4_K.byteCount(elements: cols)!, as_ = GGMLType.q8_K.byteCount(elements: cols)!
+    var w = [UInt8](repeating: 0, count: rows * ws), a = [UInt8](repeating: 0, count: as_)
+    w.withUnsafeMutableBytes { wb in
+        wf.withUnsafeBufferPointer { wp in
+            for i in 0..<rows { try! Quantize.row(.q4_K, wp.baseAddress! + i * cols, wb.baseAddress! + i * ws, cols) }
+        }
+    }
+    a.withUnsafeMutableBytes { ab in
+        af.withUnsafeBufferPointer { Dot.quantizeActivations(.q8_K, $0.baseAddress!, ab.baseAddress!, cols) }
+    }
+    var got = [Float](repeating: .nan, count: rows), viaMatMul = [Float](repeating: .nan, count: rows)
+    w.withUnsafeBytes { wb in
+        a.withUnsafeBytes { ab in
+            got.withUnsafeMutableBufferPointer {
+                llk_gemv_q4_K_order(Int32(cols), wb.baseAddress!, ws, Int32(rows), ab.baseAddress!, $0.baseAddress!)
+            }
+            for i in 0..<rows {
+                let x = wb.baseAddress! + i * ws, y = ab.baseAddress!
+                #expect(got[i] == llk_dot_q4_K_q8_K_order(Int32(cols), x, y, 0), "row \(i)")
+                #expect(got[i] == llk_dot_q4_K_q8_K_order_ref(Int32(cols), x, y, 0), "row \(i)")
+            }
+            af.withUnsafeBufferPointer { xp in
+                viaMatMul.withUnsafeMutableBufferPointer {
+                    MatMul.matvec(.q4_K, wb.baseAddress!, rows: rows, cols: cols, x: xp.baseAddress!, y: $0.baseAddress!, threads: 2)
+                }
+            }
+        }
+    }
+    if rows % 8 == 0 && llk_k_quants_use_llamacpp_order() != 0 { #expect(viaMatMul == got) }
+}
+
+/// The F16 gemv (decode rows, one call per thread): each output is the Double sum within the F16 dot tolerance, for
+/// column tails of every kind (n % 64, n % 16 ≠ 0) and one or many rows.
+@Test(arguments: [(1, 16), (3, 7), (5, 64), (9, 1000), (2, 4099)])
+func f16GemvMatchesDoubleSums(rows: Int, n: Int) {
+    var r = Rng(s: UInt64(rows * 7919 + n))
+    let w = (0..<(rows * n)).map { _ in floatToHalf(r.float(3)) }
+    let a = (0..<n).map { _ in floatToHalf(r.float(3)) }
+    var got = [Float](repeating: .nan, count: rows)
+    w.withUnsafeBytes { wb in
+        a.withUnsafeBytes { ab in
+            got.withUnsafeMutableBufferPointer { llk_gemv_f16(Int32(n), wb.baseAddress!, 2 * n, Int32(rows), ab.baseAddress!, $0.baseAddress!) }
+        }
+    }
+    for i in 0..<rows {
+        var want = 0.0, scale = 0.0
+        for c in 0..<n {
+            let p = Double(halfToFloat(w[i * n + c])) * Double(halfToFloat(a[c]))
+            want += p
+            scale += abs(p)
+        }
+        #expect(abs(Double(got[i]) - want) <= f16DotTolerance * scale, "row \(i)")
+    }
+}

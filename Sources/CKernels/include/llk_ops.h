@@ -30,11 +30,18 @@ void llk_gemm_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, cons
 /// where llk_gemv_q4_0_chain_available() (else it loops over the chain dot).
 void llk_gemv_q4_0_chain(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out);
 int llk_gemv_q4_0_chain_available(void);
+/// F16 rows (any number) × one F16 activation row (out[i] for row i): AVX-512 where llk_gemv_f16_available(), one
+/// sequential stream per call; else llk_dot_f16_vec per row.
+void llk_gemv_f16(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out);
+int llk_gemv_f16_available(void);
 /// Q4_K and Q6_K × Q8_K dots in llama.cpp's x86 summation orders (ops.c explains them): Q4_K with the FMA per
 /// super-block (per_pair 0: its repacked gemv) or per pair of sub-blocks (1: its gemm); Q6_K in vec_dot's 8-lane
 /// order. The _ref twins use portable integer code.
 float llk_dot_q4_K_q8_K_order(int n, const void *x, const void *y, int per_pair);
 float llk_dot_q4_K_q8_K_order_ref(int n, const void *x, const void *y, int per_pair);
+/// Q4_K rows (any number) × one Q8_K activation row, each output bit-equal to llk_dot_q4_K_q8_K_order(…, 0)
+/// (out[i] for row i; AVX-512 VNNI where available, else that dot per row).
+void llk_gemv_q4_K_order(int n, const void *w, size_t w_stride, int w_rows, const void *a, float *out);
 float llk_dot_q6_K_q8_K_order(int n, const void *x, const void *y);
 float llk_dot_q6_K_q8_K_order_ref(int n, const void *x, const void *y);
 /// Up to 16 Q4_K / Q6_K weight rows × ar activation rows in those orders (out[j·os + i]); Q4_K's activation rows
