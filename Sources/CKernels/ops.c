@@ -403,6 +403,60 @@ __attribute__((target("avx512f"))) static void dot_f16_vec_rows_avx512(int n, co
 }
 #endif
 
+#if LLK_X86
+/// Each row against NY vectors: every dot_f16_vec_512's FMAs in its order, the row's chunk widened once for all.
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+dot_f16_vec_multi_512(const int NY, int n, const uint16_t *x, const uint16_t *y, size_t ystride, float *out, size_t ostride) {
+    const int np = n & ~63;
+    __m512 sum[4][4];
+    for (int g = 0; g < NY; ++g)
+        for (int j = 0; j < 4; ++j) sum[g][j] = _mm512_setzero_ps();
+    for (int i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++) {
+            const __m512 ax = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 16 * j)));
+            for (int g = 0; g < NY; ++g)
+                sum[g][j] = _mm512_fmadd_ps(ax, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + g * ystride + i + 16 * j))), sum[g][j]);
+        }
+    for (int g = 0; g < NY; ++g) {
+        sum[g][0] = _mm512_add_ps(sum[g][0], sum[g][2]);
+        sum[g][1] = _mm512_add_ps(sum[g][1], sum[g][3]);
+        sum[g][0] = _mm512_add_ps(sum[g][0], sum[g][1]);
+        double sumf = (double)_mm512_reduce_add_ps(sum[g][0]);
+        for (int i = np; i < n; ++i) sumf += (double)(h2f(x[i]) * h2f(y[g * ystride + i]));
+        out[g * ostride] = (float)sumf;
+    }
+}
+
+__attribute__((target("avx512f"))) static void dot_f16_vec_multi_avx512(int n, const uint16_t *x, size_t stride, int rows,
+                                                                         const uint16_t *y, size_t ystride, int ny,
+                                                                         float *out, size_t ostride) {
+    const int lines = stride * 2 < 1024 ? 0 : n * 2 < 256 ? (n * 2 + 63) / 64 : 4;  // as dot_f16_vec_rows_avx512
+    for (int q = 0; q < 2 && q < rows; ++q)
+        for (int l = 0; l < lines; ++l) _mm_prefetch((const char *)(x + q * stride) + 64 * l, _MM_HINT_T0);
+    for (int r = 0; r < rows; ++r) {
+        if (r + 2 < rows)
+            for (int l = 0; l < lines; ++l) _mm_prefetch((const char *)(x + (r + 2) * stride) + 64 * l, _MM_HINT_T0);
+        const uint16_t *xr = x + (size_t)r * stride;
+        for (int g = 0; g < ny; g += 4) {
+            switch (ny - g < 4 ? ny - g : 4) {
+            case 1: dot_f16_vec_multi_512(1, n, xr, y + g * ystride, ystride, out + g * ostride + r, ostride); break;
+            case 2: dot_f16_vec_multi_512(2, n, xr, y + g * ystride, ystride, out + g * ostride + r, ostride); break;
+            case 3: dot_f16_vec_multi_512(3, n, xr, y + g * ystride, ystride, out + g * ostride + r, ostride); break;
+            default: dot_f16_vec_multi_512(4, n, xr, y + g * ystride, ystride, out + g * ostride + r, ostride); break;
+            }
+        }
+    }
+}
+#endif
+
+void llk_dot_f16_vec_multi(int n, const uint16_t *x, size_t stride, int rows, const uint16_t *y, size_t ystride, int ny,
+                           float *out, size_t ostride) {
+#if LLK_X86
+    if (isa_level() == ISA_AVX512) { dot_f16_vec_multi_avx512(n, x, stride, rows, y, ystride, ny, out, ostride); return; }
+#endif
+    for (int g = 0; g < ny; ++g) llk_dot_f16_vec_rows(n, x, stride, rows, y + (size_t)g * ystride, out + (size_t)g * ostride);
+}
+
 void llk_dot_f16_vec_rows(int n, const uint16_t *x, size_t stride, int rows, const uint16_t *y, float *out) {
 #if LLK_X86
     if (isa_level() == ISA_AVX512) { dot_f16_vec_rows_avx512(n, x, stride, rows, y, out); return; }

@@ -127,9 +127,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
 
         for (l, L) in layers.enumerated() {
             for t in 0..<T { Ops.rmsNorm(x.p + t * dim, L.attnNorm, h.p + t * dim, n: dim, eps: eps) }
-            L.wq(h.p, T, q.p, threads: threads)
-            L.wk(h.p, T, k.p, threads: threads)
-            L.wv(h.p, T, v.p, threads: threads)
+            Linear.apply([L.wq, L.wk, L.wv], h.p, T, [q.p, k.p, v.p], threads: threads)
             for t in 0..<T {
                 Ops.rope(q.p + t * qDim, heads: heads, headDim: headDim, nDims: ropeDims, angles: angles.p + t * ropeDims)
                 Ops.rope(k.p + t * kvDim, heads: kvHeads, headDim: headDim, nDims: ropeDims, angles: angles.p + t * ropeDims)
@@ -154,8 +152,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
                 Ops.add(x.p + t * dim, o.p + t * dim, n: dim)
                 Ops.rmsNorm(x.p + t * dim, L.ffnNorm, h.p + t * dim, n: dim, eps: eps)
             }
-            L.gate(h.p, rows, g.p, threads: threads)
-            L.up(h.p, rows, u.p, threads: threads)
+            Linear.apply([L.gate, L.up], h.p, rows, [g.p, u.p], threads: threads)
             for t in 0..<rows { Ops.swiglu(g.p + t * ffnDim, u.p + t * ffnDim, g.p + t * ffnDim, n: ffnDim) }
             L.down(g.p, rows, o.p, threads: threads)
             for t in 0..<rows { Ops.add(x.p + t * dim, o.p + t * dim, n: dim) }

@@ -46,10 +46,26 @@ struct Linear: @unchecked Sendable {
     @inline(__always)
     func callAsFunction(_ x: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>, threads: Int) {
         MatMul.matmul(type, data, rows: rows, cols: cols, x: x, batch: T, y: y, threads: threads)
+        finish(x, T, y)
+    }
+
+    /// Y += bias and each adapter's update, after the base product.
+    private func finish(_ x: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>) {
         if let bias {
             for t in 0..<T { Ops.add(y + t * rows, bias, n: rows) }
         }
         for d in deltas { d.apply(x, T, cols: cols, rows: rows, y) }
+    }
+
+    /// Several matrices applied to the same X (a layer's q, k, v; gate, up), each Y as its own call gives it: one
+    /// MatMul dispatch for the base products when they share a type and width (one pool barrier instead of one each).
+    static func apply(_ ls: [Linear], _ x: UnsafePointer<Float>, _ T: Int, _ ys: [UnsafeMutablePointer<Float>], threads: Int) {
+        guard let first = ls.first, ls.allSatisfy({ $0.type == first.type && $0.cols == first.cols }) else {
+            for (l, y) in zip(ls, ys) { l(x, T, y, threads: threads) }
+            return
+        }
+        MatMul.matmul(first.type, zip(ls, ys).map { ($0.data, $0.rows, $1) }, cols: first.cols, x: x, batch: T, threads: threads)
+        for (l, y) in zip(ls, ys) { l.finish(x, T, y) }
     }
 
     /// Row `r` as F32 (embedding lookup).

@@ -8,7 +8,10 @@
 // Q4_0, Q8_0, Q4_K, Q6_K on AVX-512 VNNI; BF16 on AVX-512 BF16; F16 on AVX-512 or AVX2+F16C) compute up to
 // 4 rows × 4 activation rows per call instead; those four with a batch of 8 or more use the panel kernels
 // (16 weight rows decoded once into a stack scratch per call, against the whole batch; 16-row groups split
-// across the pool). All equal the dot kernels up to float summation order (GemmTests). Where llama.cpp's x86 build
+// across the pool; Q4_0's panel takes a thread's whole range in one call). A decode batch (2–8 rows, `llmkit serve
+// --parallel`) on Q8_0 goes to a kernel of its own with the tile kernel's floats, every weight row read once; a
+// single row on Q4_0, Q4_K and F16 to gemv kernels (one call per thread over its rows). All equal the dot kernels
+// up to float summation order (GemmTests). Where llama.cpp's x86 build
 // sums in an order of its own, that order is kept so a model gives llama.cpp's tokens: Q4_0 (rows % 8 == 0) through
 // the chain kernels, Q4_K (rows % 8 == 0) and Q6_K through the order dots and panels (CKernels ops.c, gemm.c).
 // Float weights without a tile kernel (F32; F16/BF16 on CPUs without one) with a batch of 32 or more go to BLAS.
@@ -28,7 +31,7 @@ public enum MatMul {
                               threads: Int = Convert.defaultThreads) {
         precondition(cols % type.blockSize == 0, "row length \(cols) is not a multiple of \(type.name)'s block size")
         guard rows > 0, batch > 0 else { return }
-        if (type == .f32 || type == .f16 || type == .bf16) && batch >= 32 && MatMul.gemmKernel(for: type) == nil {
+        if usesBLAS(type, batch: batch) {
             // Float weights with a real batch: BLAS on each thread's block of weight rows (half-precision
             // rows widened to F32 a tile at a time first; the conversion is cheap next to the batch's work).
             let stride = type.byteCount(elements: cols)!
@@ -53,13 +56,45 @@ public enum MatMul {
             }
             return
         }
-        let act = Dot.activationType(for: type)
-        let stride = type.byteCount(elements: cols)!
-        let aStride = act.byteCount(elements: cols)!
-        // The activations, quantized once per row of X (rows split across the pool for a real batch).
-        let qx = UnsafeMutableRawPointer.allocate(byteCount: max(aStride * batch, 1), alignment: 64)
+        let qx = quantizeActivations(type, x, batch: batch, cols: cols, threads: threads)
         defer { qx.deallocate() }
-        if batch >= 8 && threads > 1 {
+        let s = split(type, w, rows: rows, cols: cols, qx: qx, batch: batch, y: y, threads: threads)
+        ThreadPool.shared.run(s.parts) { s.run($0) }
+    }
+
+    /// Several matrices of one type and width times the same X (a Llama layer's q, k, v or its gate, up): the
+    /// activations quantized once and one pool dispatch for all, each thread taking its share of every matrix —
+    /// each matrix's floats exactly as its own matmul call gives them. (Float types bound for BLAS: one by one.)
+    public static func matmul(_ type: GGMLType, _ mats: [(w: UnsafeRawPointer, rows: Int, y: UnsafeMutablePointer<Float>)],
+                              cols: Int, x: UnsafePointer<Float>, batch: Int, threads: Int = Convert.defaultThreads) {
+        precondition(cols % type.blockSize == 0, "row length \(cols) is not a multiple of \(type.name)'s block size")
+        let mats = mats.filter { $0.rows > 0 }
+        guard !mats.isEmpty, batch > 0 else { return }
+        if mats.count == 1 || usesBLAS(type, batch: batch) {
+            for m in mats { matmul(type, m.w, rows: m.rows, cols: cols, x: x, batch: batch, y: m.y, threads: threads) }
+            return
+        }
+        let qx = quantizeActivations(type, x, batch: batch, cols: cols, threads: threads)
+        defer { qx.deallocate() }
+        let splits = mats.map { split(type, $0.w, rows: $0.rows, cols: cols, qx: qx, batch: batch, y: $0.y, threads: threads) }
+        ThreadPool.shared.run(splits.map(\.parts).max()!) { k in
+            for s in splits where k < s.parts { s.run(k) }
+        }
+    }
+
+    /// Float weights with a real batch and no tile kernel go to BLAS.
+    static func usesBLAS(_ type: GGMLType, batch: Int) -> Bool {
+        (type == .f32 || type == .f16 || type == .bf16) && batch >= 32 && MatMul.gemmKernel(for: type) == nil
+    }
+
+    /// X's rows quantized to `type`'s activation partner (rows split across the pool for a real batch); the
+    /// caller deallocates.
+    static func quantizeActivations(_ type: GGMLType, _ x: UnsafePointer<Float>, batch: Int, cols: Int,
+                                    threads: Int) -> UnsafeMutableRawPointer {
+        let act = Dot.activationType(for: type)
+        let aStride = act.byteCount(elements: cols)!
+        let qx = UnsafeMutableRawPointer.allocate(byteCount: max(aStride * batch, 1), alignment: 64)
+        if batch * cols >= 1 << 16 && batch > 1 && threads > 1 {  // a decode batch's few rows: not worth a pool dispatch
             let (xv, qm) = (UncheckedBox(x), UncheckedBox(qx))
             ThreadPool.shared.run(ranges: batch, parts: min(threads, ThreadPool.shared.size)) { range in
                 for b in range { Dot.quantizeActivations(act, xv.value + b * cols, qm.value + b * aStride, cols) }
@@ -67,7 +102,28 @@ public enum MatMul {
         } else {
             for b in 0..<batch { Dot.quantizeActivations(act, x + b * cols, qx + b * aStride, cols) }
         }
+        return qx
+    }
 
+    /// One product's work as ThreadPool.run(ranges:parts:) would split it: `parts` contiguous ranges of 0..<n
+    /// (rows or 16-row groups), part k computed by run(k).
+    struct Split {
+        let n: Int, parts: Int
+        let body: (Range<Int>) -> Void
+        init(n: Int, parts: Int, _ body: @escaping (Range<Int>) -> Void) {
+            self.n = n
+            self.parts = max(1, min(parts, n))
+            self.body = body
+        }
+        func run(_ k: Int) { body((k * n / parts)..<((k + 1) * n / parts)) }
+    }
+
+    /// The kernel path for W (rows × cols of `type`) times the quantized activations qx (batch rows), split across
+    /// the pool.
+    static func split(_ type: GGMLType, _ w: UnsafeRawPointer, rows: Int, cols: Int, qx: UnsafeMutableRawPointer, batch: Int,
+                      y: UnsafeMutablePointer<Float>, threads: Int) -> Split {
+        let stride = type.byteCount(elements: cols)!
+        let aStride = Dot.activationType(for: type).byteCount(elements: cols)!
         // Row ranges across the pool; 16-row tiles stay in cache while the whole batch goes past them.
         let parts = max(1, min(threads, ThreadPool.shared.size, (rows + 15) / 16))
         let (wv, qv, yv) = (UncheckedBox(w), UncheckedBox(UnsafeRawPointer(qx)), UncheckedBox(y))
@@ -82,19 +138,17 @@ public enum MatMul {
             // Decode: 16 rows side by side in one accumulator (the chain order, at matvec speed); one call per
             // thread over its 16-row groups, so the per-call work on the activations is done once.
             let groups = (rows + 15) / 16
-            ThreadPool.shared.run(ranges: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
+            return Split(n: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
                 let r = range.lowerBound * 16, nr = min(range.upperBound * 16, rows) - r
                 llk_gemv_q4_0_chain(Int32(cols), wv.value + r * stride, stride, Int32(nr), qv.value, yv.value + r)
             }
-            return
         }
         if type == .f16 && batch == 1 && MatMul.f16Gemv {
             // F16 decode (AVX-512): one call per thread, the activations widened once, its rows one forward stream.
-            ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+            return Split(n: rows, parts: parts) { range in
                 llk_gemv_f16(Int32(cols), wv.value + range.lowerBound * stride, stride, Int32(range.count), qv.value,
                              yv.value + range.lowerBound)
             }
-            return
         }
         // Q4_K (rows % 8 == 0) and Q6_K on x86: llama.cpp's summation orders (ops.c), chosen per activation row as
         // llama.cpp chooses its kernels — Q4_K's repacked gemm for the rows in groups of 4 (batches of 4+), its
@@ -105,7 +159,7 @@ public enum MatMul {
             if batch >= 2 {
                 // 16 weight rows decoded once per call against the whole batch (gemm.c's order panels).
                 let groups = (rows + 15) / 16
-                ThreadPool.shared.run(ranges: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
+                return Split(n: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
                     for g in range {
                         let r = g * 16, nr = Int32(min(16, rows - r))
                         if q4 {
@@ -117,9 +171,8 @@ public enum MatMul {
                         }
                     }
                 }
-                return
             }
-            ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+            return Split(n: rows, parts: parts) { range in
                 let a = qv.value
                 if q4 {  // one call per thread: the activation-side work once, the rows one forward stream
                     llk_gemv_q4_K_order(Int32(cols), wv.value + range.lowerBound * stride, stride, Int32(range.count), a,
@@ -128,13 +181,12 @@ public enum MatMul {
                 }
                 for r in range { yv.value[r] = llk_dot_q6_K_q8_K_order(Int32(cols), wv.value + r * stride, a) }
             }
-            return
         }
         // A batch of 8 or more with a panel kernel: 16 weight rows decoded once per call against the whole batch,
         // the 16-row groups split across the pool.
         if batch >= panelFrom, type != .q8_0, let panel = MatMul.panelKernel(for: type) {
             let groupRows = Int(LLK_PANEL_MAX_ROWS), groups = (rows + groupRows - 1) / groupRows
-            ThreadPool.shared.run(ranges: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
+            return Split(n: groups, parts: max(1, min(threads, ThreadPool.shared.size, groups))) { range in
                 if type == .q4_0 {
                     // Q4_0's panel takes any number of rows: one call per thread, the activation side prepared once.
                     let r = range.lowerBound * groupRows, nr = min(range.upperBound * groupRows, rows) - r
@@ -147,22 +199,20 @@ public enum MatMul {
                           yv.value + r, rows)
                 }
             }
-            return
         }
         // A decode batch on Q8_0 (e.g. the output matrix of a batched step): the tile kernel's floats, two activation
         // rows per vector and every weight row read once for the whole batch; one call per thread over its rows.
         if type == .q8_0, batch <= 8, batch >= 2, let small = MatMul.q8_0Small {
-            ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+            return Split(n: rows, parts: parts) { range in
                 small(Int32(cols), wv.value + range.lowerBound * stride, stride, Int32(range.count), qv.value, aStride,
                       Int32(batch), yv.value + range.lowerBound, rows)
             }
-            return
         }
         // A prompt batch with a tile kernel: blocks of up to 4 rows × 4 activation rows per call (smaller at
         // the ragged edges), each 16-row tile still meeting the whole batch while it is in cache.
         if batch >= 2, let gemm = chain ? llk_gemm_q4_0_chain : MatMul.gemmKernel(for: type) {
             let tileRows = Int(LLK_GEMM_MAX_ROWS), tileBatch = Int(LLK_GEMM_MAX_BATCH)
-            ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+            return Split(n: rows, parts: parts) { range in
                 var r0 = range.lowerBound
                 while r0 < range.upperBound {
                     let r1 = min(r0 + 16, range.upperBound)
@@ -181,9 +231,8 @@ public enum MatMul {
                     r0 = r1
                 }
             }
-            return
         }
-        ThreadPool.shared.run(ranges: rows, parts: parts) { range in
+        return Split(n: rows, parts: parts) { range in
             var r0 = range.lowerBound
             while r0 < range.upperBound {
                 let r1 = min(r0 + 16, range.upperBound)

@@ -49,6 +49,33 @@ func f16RowDotsEqualTheSingleDot(n: Int) {
     }
 }
 
+/// The grouped-query form (each row against several vectors, as the query heads of one KV head) gives
+/// llk_dot_f16_vec's floats bit for bit, for 1…6 vectors (past 4: two passes) and rows near and far apart.
+@Test(arguments: [(64, 70), (64, 1024), (100, 130), (192, 512)])
+func f16MultiDotsEqualTheSingleDot(n: Int, stride: Int) {
+    var r = Rng(s: UInt64(n * 31 + stride))
+    let rows = 9, ystride = n + 5
+    let x = (0..<(rows * stride)).map { _ in floatToHalf(r.float(3)) }
+    let y = (0..<(6 * ystride)).map { _ in floatToHalf(r.float(3)) }
+    for ny in 1...6 {
+        let ostride = rows + 2
+        var got = [Float](repeating: .nan, count: 6 * ostride)
+        llk_dot_f16_vec_multi(Int32(n), x, stride, Int32(rows), y, ystride, Int32(ny), &got, ostride)
+        for g in 0..<6 {
+            for i in 0..<ostride {
+                if g < ny && i < rows {
+                    let want = x.withUnsafeBufferPointer { xb in y.withUnsafeBufferPointer { yb in
+                        llk_dot_f16_vec(Int32(n), xb.baseAddress! + i * stride, yb.baseAddress! + g * ystride)
+                    } }
+                    #expect(got[g * ostride + i].bitPattern == want.bitPattern, "n=\(n) ny=\(ny) vector \(g) row \(i)")
+                } else {
+                    #expect(got[g * ostride + i].isNaN, "wrote vector \(g) row \(i)")
+                }
+            }
+        }
+    }
+}
+
 @Test func ropeRotatesWithFusedMultiplyAdds() {
     var r = Rng(s: 11)
     let heads = 3, headDim = 8, nDims = 6

@@ -308,6 +308,46 @@ import Formats
         }
     }
 
+    /// Several matrices of one type times the same X in one dispatch (q/k/v, gate/up) give each matrix's own
+    /// matmul floats bit for bit, for decode (1), decode batches (2, 8) and a prompt batch (37), with row counts that
+    /// split differently (16-row groups, ragged).
+    @Test(arguments: [GGMLType.q4_0, .q8_0, .q4_K, .q6_K, .f16, .q5_0])
+    func groupedMatmulEqualsOneByOne(_ t: GGMLType) throws {
+        let cols = 512, rowCounts = [48, 16, 35]
+        var s: UInt64 = 0x5EED &+ UInt64(t.id)
+        func rnd() -> Float { s = s &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: s) >> 40) / Float(1 << 23) }
+        let stride = t.byteCount(elements: cols)!
+        var ws: [[UInt8]] = []
+        for rows in rowCounts {
+            var w = [UInt8](repeating: 0, count: rows * stride)
+            let wf = (0..<(rows * cols)).map { _ in rnd() }
+            try w.withUnsafeMutableBytes { wb in
+                try wf.withUnsafeBufferPointer { for i in 0..<rows { try Quantize.row(t, $0.baseAddress! + i * cols, wb.baseAddress! + i * stride, cols) } }
+            }
+            ws.append(w)
+        }
+        for batch in [1, 2, 8, 37] {
+            let xs = (0..<(batch * cols)).map { _ in rnd() }
+            var want: [[Float]] = rowCounts.map { [Float](repeating: .nan, count: batch * $0) }
+            var got = want
+            for m in 0..<ws.count {
+                ws[m].withUnsafeBytes { wb in
+                    MatMul.matmul(t, wb.baseAddress!, rows: rowCounts[m], cols: cols, x: xs, batch: batch, y: &want[m], threads: 2)
+                }
+            }
+            let wps = ws.map { w in w.withUnsafeBytes { UnsafeMutableRawPointer.allocate(byteCount: $0.count, alignment: 64) } }
+            defer { wps.forEach { $0.deallocate() } }
+            for m in 0..<ws.count { ws[m].withUnsafeBytes { wps[m].copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+            let ys = got.map { g in UnsafeMutablePointer<Float>.allocate(capacity: g.count) }
+            defer { ys.forEach { $0.deallocate() } }
+            MatMul.matmul(t, (0..<ws.count).map { (UnsafeRawPointer(wps[$0]), rowCounts[$0], ys[$0]) }, cols: cols, x: xs, batch: batch, threads: 2)
+            for m in 0..<ws.count { got[m] = Array(UnsafeBufferPointer(start: ys[m], count: got[m].count)) }
+            for m in 0..<ws.count {
+                #expect(got[m].map(\.bitPattern) == want[m].map(\.bitPattern), "\(t) batch \(batch) matrix \(m)")
+            }
+        }
+    }
+
     @Test func selection() {
         #expect(llk_gemm_select(GGMLType.q4_0.id, 0) == nil)  // no features: no tile kernel
         #expect(MatMul.gemmKernel(for: .f32) == nil)

@@ -15,6 +15,10 @@ double llk_soft_max(int n, float *y, const float *x, float max);
 float llk_dot_f16_vec(int n, const uint16_t *x, const uint16_t *y);
 /// out[r] = llk_dot_f16_vec(n, x + r·stride, y) for r < rows, bit for bit (the rows share y's widening).
 void llk_dot_f16_vec_rows(int n, const uint16_t *x, size_t stride, int rows, const uint16_t *y, float *out);
+/// out[g·ostride + r] = llk_dot_f16_vec(n, x + r·stride, y + g·ystride) for r < rows, g < ny, bit for bit (each row is
+/// read once for the ny vectors: the query heads that share a KV head).
+void llk_dot_f16_vec_multi(int n, const uint16_t *x, size_t stride, int rows, const uint16_t *y, size_t ystride, int ny,
+                           float *out, size_t ostride);
 /// F16 dot as llamafile's tinyBLAS (prompt batches); k a multiple of llk_dot_f16_blas_width().
 float llk_dot_f16_blas(int k, const uint16_t *a, const uint16_t *b);
 int llk_dot_f16_blas_width(void);
