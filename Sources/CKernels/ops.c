@@ -355,55 +355,6 @@ float llk_dot_f16_vec(int n, const uint16_t *x, const uint16_t *y) {
 }
 
 #if LLK_X86
-/// dot_f16_vec_512 of R rows (stride apart) with one y: each row's 4 accumulators take the same FMAs in the same
-/// order, and y's 64-element chunk is widened once for the R rows.
-__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-dot_f16_vec_rows_512(const int R, int n, const uint16_t *x, size_t stride, const uint16_t *y, float *out) {
-    const int np = n & ~63;
-    __m512 sum[4][4];
-    for (int r = 0; r < R; ++r)
-        for (int j = 0; j < 4; ++j) sum[r][j] = _mm512_setzero_ps();
-    for (int i = 0; i < np; i += 64) {
-        for (int j = 0; j < 4; j++) {
-            const __m512 ay = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + 16 * j)));
-            for (int r = 0; r < R; ++r)
-                sum[r][j] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + r * stride + i + 16 * j))), ay, sum[r][j]);
-        }
-    }
-    for (int r = 0; r < R; ++r) {
-        sum[r][0] = _mm512_add_ps(sum[r][0], sum[r][2]);
-        sum[r][1] = _mm512_add_ps(sum[r][1], sum[r][3]);
-        sum[r][0] = _mm512_add_ps(sum[r][0], sum[r][1]);
-        double sumf = (double)_mm512_reduce_add_ps(sum[r][0]);
-        for (int i = np; i < n; ++i) sumf += (double)(h2f(x[r * stride + i]) * h2f(y[i]));
-        out[r] = (float)sumf;
-    }
-}
-
-__attribute__((target("avx512f"))) static void dot_f16_vec_rows_avx512(int n, const uint16_t *x, size_t stride, int rows,
-                                                                        const uint16_t *y, float *out) {
-    // Rows far apart (a KV cache's transposed values: one row per context slot apart) are often out of cache and
-    // not followed by the hardware prefetchers: each group of 4 prefetches the first 256 bytes of the rows two
-    // groups ahead (cold, 2 KiB apart: 28 → 20 ns per 64-element dot; keys, 384 bytes apart, are better without).
-    const int lines = stride * 2 < 1024 ? 0 : n * 2 < 256 ? (n * 2 + 63) / 64 : 4;
-    int r = 0;
-    for (int q = 0; q < 8 && q < rows; ++q)
-        for (int l = 0; l < lines; ++l) _mm_prefetch((const char *)(x + q * stride) + 64 * l, _MM_HINT_T0);
-    for (; r + 4 <= rows; r += 4) {
-        for (int q = r + 8; q < r + 12 && q < rows; ++q)
-            for (int l = 0; l < lines; ++l) _mm_prefetch((const char *)(x + q * stride) + 64 * l, _MM_HINT_T0);
-        dot_f16_vec_rows_512(4, n, x + r * stride, stride, y, out + r);
-    }
-    switch (rows - r) {
-    case 3: dot_f16_vec_rows_512(3, n, x + r * stride, stride, y, out + r); break;
-    case 2: dot_f16_vec_rows_512(2, n, x + r * stride, stride, y, out + r); break;
-    case 1: dot_f16_vec_rows_512(1, n, x + r * stride, stride, y, out + r); break;
-    default: break;
-    }
-}
-#endif
-
-#if LLK_X86
 /// Each row against NY vectors: every dot_f16_vec_512's FMAs in its order, the row's chunk widened once for all.
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
 dot_f16_vec_multi_512(const int NY, int n, const uint16_t *x, const uint16_t *y, size_t ystride, float *out, size_t ostride) {
@@ -430,7 +381,10 @@ dot_f16_vec_multi_512(const int NY, int n, const uint16_t *x, const uint16_t *y,
 __attribute__((target("avx512f"))) static void dot_f16_vec_multi_avx512(int n, const uint16_t *x, size_t stride, int rows,
                                                                          const uint16_t *y, size_t ystride, int ny,
                                                                          float *out, size_t ostride) {
-    const int lines = stride * 2 < 1024 ? 0 : n * 2 < 256 ? (n * 2 + 63) / 64 : 4;  // as dot_f16_vec_rows_avx512
+    // Rows far apart (a KV cache's transposed values: one row per context slot apart) are often out of cache and
+    // not followed by the hardware prefetchers: the first 256 bytes of the row two ahead are prefetched (cold rows
+    // 2 KiB apart: 28 → 20 ns per 64-element dot; keys, 384 bytes apart, measured better without).
+    const int lines = stride * 2 < 1024 ? 0 : n * 2 < 256 ? (n * 2 + 63) / 64 : 4;
     for (int q = 0; q < 2 && q < rows; ++q)
         for (int l = 0; l < lines; ++l) _mm_prefetch((const char *)(x + q * stride) + 64 * l, _MM_HINT_T0);
     for (int r = 0; r < rows; ++r) {
@@ -454,14 +408,8 @@ void llk_dot_f16_vec_multi(int n, const uint16_t *x, size_t stride, int rows, co
 #if LLK_X86
     if (isa_level() == ISA_AVX512) { dot_f16_vec_multi_avx512(n, x, stride, rows, y, ystride, ny, out, ostride); return; }
 #endif
-    for (int g = 0; g < ny; ++g) llk_dot_f16_vec_rows(n, x, stride, rows, y + (size_t)g * ystride, out + (size_t)g * ostride);
-}
-
-void llk_dot_f16_vec_rows(int n, const uint16_t *x, size_t stride, int rows, const uint16_t *y, float *out) {
-#if LLK_X86
-    if (isa_level() == ISA_AVX512) { dot_f16_vec_rows_avx512(n, x, stride, rows, y, out); return; }
-#endif
-    for (int r = 0; r < rows; ++r) out[r] = llk_dot_f16_vec(n, x + (size_t)r * stride, y);
+    for (int g = 0; g < ny; ++g)
+        for (int r = 0; r < rows; ++r) out[(size_t)g * ostride + r] = llk_dot_f16_vec(n, x + (size_t)r * stride, y + (size_t)g * ystride);
 }
 
 int llk_dot_f16_blas_width(void) {
@@ -867,6 +815,22 @@ T_KORD static void q4_K_ints_512(const uint8_t *x, const uint8_t *y, int32_t isu
     }
 }
 
+// vec_dot_q6_K_q8_K's float part, shared by its AVX2 and AVX-512 integer cores: per super-block the eight int32
+// lanes minus 32·(bsum · scale) pairs, times d_w·d_a into eight float lanes; at the end llama.cpp's lane sum.
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) __m256
+q6_K_order_step(__m256 acc, __m256i lanes, const uint8_t *bx, const uint8_t *by, __m128i sc8) {
+    const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(by + 260)), _mm256_cvtepi8_epi16(sc8)), 5);
+    const float d = rd_f32(by) * h2f((uint16_t)(bx[208] | bx[209] << 8));
+    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(lanes, off)), acc);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) float q6_K_order_sum(__m256 acc) {
+    float a8[8], r[4];
+    _mm256_storeu_ps(a8, acc);
+    for (int i = 0; i < 4; i++) r[i] = a8[i + 4] + a8[i];
+    return (r[0] + r[2]) + (r[1] + r[3]);
+}
+
 // Whole rows, AVX2 (also what AVX-512 CPUs run): the same integers through maddubs/madd (exact: |pair sums| ≤
 // 2·63·128), Q6_K's eight float lanes kept in one vector, Q4_K's super-block total with one horizontal sum.
 __attribute__((target("avx2,fma,f16c")))
@@ -895,14 +859,9 @@ static float q6_K_order_avx2(int n, const uint8_t *x, const uint8_t *y) {
                 sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s16, p16));
             }
         }
-        const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(by + 260)), _mm256_cvtepi8_epi16(sc8)), 5);
-        const float d = rd_f32(by) * h2f((uint16_t)(bx[208] | bx[209] << 8));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sum, off)), acc);
+        acc = q6_K_order_step(acc, sum, bx, by, sc8);
     }
-    float a8[8], r[4];
-    _mm256_storeu_ps(a8, acc);
-    for (int i = 0; i < 4; i++) r[i] = a8[i + 4] + a8[i];
-    return (r[0] + r[2]) + (r[1] + r[3]);
+    return q6_K_order_sum(acc);
 }
 
 // Q6_K, one row, AVX-512 VNNI (the same integers, fewer instructions): 64 weights per vector decoded to unsigned
@@ -930,15 +889,9 @@ T_KORD static float q6_K_order_512(int n, const uint8_t *x, const uint8_t *y) {
             const __m512i s = _mm512_permutexvar_epi32(_mm512_add_epi32(rep, _mm512_set1_epi32(4 * c)), sc32);
             sum = _mm512_add_epi32(sum, _mm512_mullo_epi32(p, s));
         }
-        const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
-        const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(by + 260)), _mm256_cvtepi8_epi16(sc8)), 5);
-        const float d = rd_f32(by) * h2f((uint16_t)(bx[208] | bx[209] << 8));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(s8, off)), acc);
+        acc = q6_K_order_step(acc, _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1)), bx, by, sc8);
     }
-    float a8[8], r[4];
-    _mm256_storeu_ps(a8, acc);
-    for (int i = 0; i < 4; i++) r[i] = a8[i + 4] + a8[i];
-    return (r[0] + r[2]) + (r[1] + r[3]);
+    return q6_K_order_sum(acc);
 }
 
 __attribute__((target("avx2,fma,f16c")))

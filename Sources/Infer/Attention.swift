@@ -60,7 +60,7 @@ enum Attention {
                     for h in (kh * group)..<((kh + 1) * group) {
                         head(cache: sg.cache, layer: layer, q: qv.value + r * qDim + h * headDim,
                              out: ov.value + r * qDim + h * headDim,
-                             pos: sg.start + t, batch: sg.count > 1, kvHead: kh, headDim: headDim, scale: scale,
+                             pos: sg.start + t, kvHead: kh, headDim: headDim, scale: scale,
                              scores: s, q16: q16, p16: p16)
                     }
                 }
@@ -91,10 +91,10 @@ enum Attention {
                               headDim)
     }
 
-    /// One query at position `pos` of one head. `batch` selects llama.cpp's prompt (tinyBLAS) or decode
-    /// (vec_dot) summation order.
+    /// One query at position `pos` of one head, in llama.cpp's prompt (tinyBLAS) summation order (a decode row of
+    /// an F16 cache goes to `decode`); or, with an F32 cache, plain F32 dots.
     private static func head(cache: KVCache, layer: Int, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                             pos: Int, batch: Bool, kvHead: Int, headDim: Int, scale: Float,
+                             pos: Int, kvHead: Int, headDim: Int, scale: Float,
                              scores s: UnsafeMutablePointer<Float>, q16: UnsafeMutablePointer<UInt16>,
                              p16: UnsafeMutablePointer<UInt16>) {
         let n = pos + 1
@@ -111,13 +111,13 @@ enum Attention {
         }
         convertFloatToHalf(q, q16, headDim)
         let blasK = headDim % Int(llk_dot_f16_blas_width()) == 0
-        if batch && blasK {
+        if blasK {
             for j in 0..<n {
                 s[j] = llk_dot_f16_blas(Int32(headDim), (cache.keyRow(layer, j) + kOff).assumingMemoryBound(to: UInt16.self), q16)
             }
-        } else {
-            llk_dot_f16_vec_rows(Int32(headDim), (cache.keyRow(layer, 0) + kOff).assumingMemoryBound(to: UInt16.self),
-                                 cache.kvDim, Int32(n), q16, s)
+        } else {  // tinyBLAS cannot take this width: ggml's vec_dot
+            llk_dot_f16_vec_multi(Int32(headDim), (cache.keyRow(layer, 0) + kOff).assumingMemoryBound(to: UInt16.self),
+                                  cache.kvDim, Int32(n), q16, headDim, 1, s, n)
         }
         Ops.softmax(s, n: n, scale: scale)
         // p rounded to F16, zero beyond n up to the padded width (llama.cpp's masked columns).
@@ -125,10 +125,6 @@ enum Attention {
         convertFloatToHalf(s, p16, n)
         for j in n..<width { p16[j] = 0 }
         let v0 = cache.valueRow(layer, kvHead * headDim).assumingMemoryBound(to: UInt16.self)
-        if batch {
-            for d in 0..<headDim { out[d] = llk_dot_f16_blas(Int32(width), v0 + d * cache.capacity, p16) }
-        } else {
-            llk_dot_f16_vec_rows(Int32(width), v0, cache.capacity, Int32(headDim), p16, out)
-        }
+        for d in 0..<headDim { out[d] = llk_dot_f16_blas(Int32(width), v0 + d * cache.capacity, p16) }
     }
 }

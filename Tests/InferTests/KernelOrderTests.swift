@@ -30,25 +30,6 @@ func f16DotsMatchDoubleSums(n: Int) {
     }
 }
 
-/// The attention's many-row F16 dot (K·q, Vᵀ·p in decode) gives llk_dot_f16_vec's floats bit for bit, for row
-/// counts around its 4-row step and lengths with and without a tail past the 64-wide chunks.
-@Test(arguments: [16, 64, 100, 128, 200])
-func f16RowDotsEqualTheSingleDot(n: Int) {
-    var r = Rng(s: UInt64(n) * 104_729)
-    let stride = n + 9, rows = 11
-    let x = (0..<(rows * stride)).map { _ in floatToHalf(r.float(3)) }
-    let y = (0..<n).map { _ in floatToHalf(r.float(3)) }
-    for count in 1...rows {
-        var got = [Float](repeating: .nan, count: rows + 1)
-        llk_dot_f16_vec_rows(Int32(n), x, stride, Int32(count), y, &got)
-        for i in 0..<count {
-            let want = x.withUnsafeBufferPointer { llk_dot_f16_vec(Int32(n), $0.baseAddress! + i * stride, y) }
-            #expect(got[i].bitPattern == want.bitPattern, "n=\(n) rows=\(count) row \(i)")
-        }
-        #expect(got[count].isNaN)
-    }
-}
-
 /// The grouped-query form (each row against several vectors, as the query heads of one KV head) gives
 /// llk_dot_f16_vec's floats bit for bit, for 1…6 vectors (past 4: two passes) and rows near and far apart.
 @Test(arguments: [(64, 70), (64, 1024), (100, 130), (192, 512)])

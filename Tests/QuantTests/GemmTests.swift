@@ -154,6 +154,25 @@ import Formats
         }
     }
 
+    /// Calls `k` once on all wRows × aRows of `r` with an out_stride past the rows, and expects `want`'s floats (batch ×
+    /// wRows) bit for bit and nothing written outside the outputs.
+    static func expectSameBitsInOneCall(_ k: llk_gemm_fn, _ r: Rows, wRows: Int, aRows: Int, want: [Float], _ what: String) {
+        let os = wRows + 3
+        var got = [Float](repeating: 12345, count: os * (aRows + 1))
+        r.w.withUnsafeBytes { wb in r.a.withUnsafeBytes { ab in
+            k(Int32(r.n), wb.baseAddress!, r.wStride, Int32(wRows), ab.baseAddress!, r.aStride, Int32(aRows), &got, os)
+        } }
+        for idx in 0..<got.count {
+            let (j, i) = (idx / os, idx % os)
+            if j < aRows && i < wRows {
+                #expect(got[idx].bitPattern == want[j * wRows + i].bitPattern,
+                        "\(what) n=\(r.n) \(wRows)×\(aRows): out[\(j),\(i)] = \(got[idx]), expected \(want[j * wRows + i])")
+            } else {
+                #expect(got[idx] == 12345, "\(what) \(wRows)×\(aRows) wrote out[\(j),\(i)]")
+            }
+        }
+    }
+
     /// Q4_0 / Q8_0 panels take any number of weight rows in one call (MatMul: a thread's range): the same floats,
     /// bit for bit, as one call per 16 rows, and nothing written outside the outputs.
     @Test(arguments: [GGMLType.q4_0, .q8_0])
@@ -164,21 +183,8 @@ import Formats
                 for aRows in [1, 2, 5, 8, 11] {
                     let r = try Rows(t, blocks: blocks, wRows: wRows, aRows: aRows, seed: UInt64(bi * 1000 + wRows * 16 + aRows))
                     for k in ks {
-                        let want = Self.paneled(k, r, wRows: wRows, aRows: aRows)
-                        let os = wRows + 3
-                        var got = [Float](repeating: 12345, count: os * (aRows + 1))
-                        r.w.withUnsafeBytes { wb in r.a.withUnsafeBytes { ab in
-                            k(Int32(r.n), wb.baseAddress!, r.wStride, Int32(wRows), ab.baseAddress!, r.aStride, Int32(aRows), &got, os)
-                        } }
-                        for idx in 0..<got.count {
-                            let (j, i) = (idx / os, idx % os)
-                            if j < aRows && i < wRows {
-                                #expect(got[idx].bitPattern == want[j * wRows + i].bitPattern,
-                                        "\(t) n=\(r.n) \(wRows)×\(aRows): out[\(j),\(i)] = \(got[idx]), per group \(want[j * wRows + i])")
-                            } else {
-                                #expect(got[idx] == 12345, "\(t) panel \(wRows)×\(aRows) wrote out[\(j),\(i)]")
-                            }
-                        }
+                        Self.expectSameBitsInOneCall(k, r, wRows: wRows, aRows: aRows, want: Self.paneled(k, r, wRows: wRows, aRows: aRows),
+                                                     "\(t) panel")
                     }
                 }
             }
@@ -194,21 +200,8 @@ import Formats
             for wRows in [1, 3, 4, 7, 13] {
                 for aRows in 1...11 {
                     let r = try Rows(.q8_0, blocks: blocks, wRows: wRows, aRows: aRows, seed: UInt64(bi * 977 + wRows * 32 + aRows))
-                    let want = Self.tiled(tile, r, wRows: wRows, aRows: aRows)
-                    let os = wRows + 2
-                    var got = [Float](repeating: 12345, count: os * (aRows + 1))
-                    r.w.withUnsafeBytes { wb in r.a.withUnsafeBytes { ab in
-                        small(Int32(r.n), wb.baseAddress!, r.wStride, Int32(wRows), ab.baseAddress!, r.aStride, Int32(aRows), &got, os)
-                    } }
-                    for idx in 0..<got.count {
-                        let (j, i) = (idx / os, idx % os)
-                        if j < aRows && i < wRows {
-                            #expect(got[idx].bitPattern == want[j * wRows + i].bitPattern,
-                                    "n=\(r.n) \(wRows)×\(aRows): out[\(j),\(i)] = \(got[idx]), tile \(want[j * wRows + i])")
-                        } else {
-                            #expect(got[idx] == 12345, "\(wRows)×\(aRows) wrote out[\(j),\(i)]")
-                        }
-                    }
+                    Self.expectSameBitsInOneCall(small, r, wRows: wRows, aRows: aRows, want: Self.tiled(tile, r, wRows: wRows, aRows: aRows),
+                                                 "Q8_0 decode batch vs tile")
                 }
             }
         }

@@ -13,8 +13,6 @@ void llk_swiglu(int n, float *y, const float *x, const float *g);
 double llk_soft_max(int n, float *y, const float *x, float max);
 /// F16 dot as ggml_vec_dot_f16 (decode).
 float llk_dot_f16_vec(int n, const uint16_t *x, const uint16_t *y);
-/// out[r] = llk_dot_f16_vec(n, x + r·stride, y) for r < rows, bit for bit (the rows share y's widening).
-void llk_dot_f16_vec_rows(int n, const uint16_t *x, size_t stride, int rows, const uint16_t *y, float *out);
 /// out[g·ostride + r] = llk_dot_f16_vec(n, x + r·stride, y + g·ystride) for r < rows, g < ny, bit for bit (each row is
 /// read once for the ny vectors: the query heads that share a KV head).
 void llk_dot_f16_vec_multi(int n, const uint16_t *x, size_t stride, int rows, const uint16_t *y, size_t ystride, int ny,
