@@ -815,6 +815,16 @@ T_KORD static void q4_K_ints_512(const uint8_t *x, const uint8_t *y, int32_t isu
     }
 }
 
+// Q4_K's 12 packed scale/min bytes → the 8 six-bit scales in bytes 0..7 and the 8 mins in bytes 8..15 of u.
+static inline void q4_K_scales_mins(const uint8_t *bx, uint32_t u[4]) {
+    uint32_t a0, a1, a2;
+    memcpy(&a0, bx + 4, 4); memcpy(&a1, bx + 8, 4); memcpy(&a2, bx + 12, 4);
+    u[0] = a0 & 0x3f3f3f3f;
+    u[1] = (a2 & 0x0f0f0f0f) | (((a0 >> 6) & 0x03030303) << 4);
+    u[2] = a1 & 0x3f3f3f3f;
+    u[3] = ((a2 >> 4) & 0x0f0f0f0f) | (((a1 >> 6) & 0x03030303) << 4);
+}
+
 // vec_dot_q6_K_q8_K's float part, shared by its AVX2 and AVX-512 integer cores: per super-block the eight int32
 // lanes minus 32·(bsum · scale) pairs, times d_w·d_a into eight float lanes; at the end llama.cpp's lane sum.
 __attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) __m256
@@ -900,13 +910,8 @@ static float q4_K_gemv_order_avx2(int n, const uint8_t *x, const uint8_t *y) {
     float acc = 0, accmin = 0;
     for (int b = 0; b < n / 256; b++) {
         const uint8_t *bx = x + (size_t)b * 144, *by = y + (size_t)b * 292;
-        // 12 packed bytes → scales in bytes 0..7 and mins in bytes 8..15 of u
-        uint32_t u[4], a0, a1, a2;
-        memcpy(&a0, bx + 4, 4); memcpy(&a1, bx + 8, 4); memcpy(&a2, bx + 12, 4);
-        u[0] = a0 & 0x3f3f3f3f;
-        u[1] = (a2 & 0x0f0f0f0f) | (((a0 >> 6) & 0x03030303) << 4);
-        u[2] = a1 & 0x3f3f3f3f;
-        u[3] = ((a2 >> 4) & 0x0f0f0f0f) | (((a1 >> 6) & 0x03030303) << 4);
+        uint32_t u[4];
+        q4_K_scales_mins(bx, u);
         const __m128i sm = _mm_loadu_si128((const __m128i *)u);
         const __m256i sm16 = _mm256_cvtepu8_epi16(sm);  // int16 lanes 0..7 scales, 8..15 mins
         __m256i sum = _mm256_setzero_si256();
@@ -976,12 +981,8 @@ static void gemv_q4_K_order_512(int n, const uint8_t *w, size_t ws, int w_rows, 
         float acc = 0, accmin = 0;
         for (int b = 0; b < nb; b++) {
             const uint8_t *bx = x + (size_t)b * 144;
-            uint32_t u[4], a0, a1, a2;
-            memcpy(&a0, bx + 4, 4); memcpy(&a1, bx + 8, 4); memcpy(&a2, bx + 12, 4);
-            u[0] = a0 & 0x3f3f3f3f;
-            u[1] = (a2 & 0x0f0f0f0f) | (((a0 >> 6) & 0x03030303) << 4);
-            u[2] = a1 & 0x3f3f3f3f;
-            u[3] = ((a2 >> 4) & 0x0f0f0f0f) | (((a1 >> 6) & 0x03030303) << 4);
+            uint32_t u[4];
+            q4_K_scales_mins(bx, u);
             const __m128i sm16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)u));     // scales
             const __m128i mn16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(u + 2))); // mins
             const __m512i S = _mm512_broadcast_i32x4(sm16);
