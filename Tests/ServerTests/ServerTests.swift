@@ -139,6 +139,8 @@ import Testing
     @Test func timestampsAreRFC3339Nano() {
         #expect(Timestamp.rfc3339(seconds: 1_691_176_965, nanoseconds: 499_127_000) == "2023-08-04T19:22:45.499127Z")
         #expect(Timestamp.rfc3339(seconds: 0, nanoseconds: 0) == "1970-01-01T00:00:00Z")
+        #expect(Timestamp.rfc3339(seconds: 981_173_106, nanoseconds: 5) == "2001-02-03T04:05:06.000000005Z")
+        #expect(Timestamp.rfc3339(seconds: 981_173_106, nanoseconds: 120_000_000) == "2001-02-03T04:05:06.12Z")
         #expect(Timestamp.now().hasSuffix("Z"))
     }
 
