@@ -101,7 +101,7 @@ extension LLMServer {
             return LLMServer.debugRendered(model: common.model, prompt: text, chat: false)
         }
 
-        if prompt.isEmpty && (debugRender || (contextTokens ?? []).isEmpty) {
+        if prompt.isEmpty {  // Ollama's GenerateHandler: an empty prompt loads the model, `context` or not
             let reason = try await loadOnly(m, keepAlive: common.keepAlive)
             return LLMServer.json(.object([("model", .string(common.model)), ("created_at", .string(Timestamp.now())),
                                            ("response", .string("")), ("done", .bool(true)), ("done_reason", .string(reason))]))

@@ -128,9 +128,10 @@ def test_generate_debug_render_only_with_context(server, client):
     r = render(server, "/api/generate", {"model": "gochat", "prompt": "Bye", "context": g.context})
     assert r["_debug_info"]["rendered_template"].startswith(
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n" + g.response)
-    # an empty prompt loads, with or without a context
-    for extra in ({}, {"context": tokenize(server, plain)}):
-        s, _, raw = post(server.url + "/api/generate", {"model": "gochat", "prompt": "", "_debug_render_only": True, **extra})
+    # an empty prompt loads, with or without a context, rendering or generating
+    for extra in ({}, {"context": tokenize(server, plain)}, {"context": tokenize(server, plain), "_debug_render_only": False}):
+        s, _, raw = post(server.url + "/api/generate", {"model": "gochat", "prompt": "", "stream": False,
+                                                        "_debug_render_only": True, **extra})
         r = json.loads(raw)
         assert s == 200 and (r["done"], r["done_reason"], r["response"]) == (True, "load", "") and "_debug_info" not in r
     # a context id outside the vocabulary is the 400 generation gives
