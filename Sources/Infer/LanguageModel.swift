@@ -25,6 +25,10 @@ public protocol LanguageModel: AnyObject, Sendable {
 
     /// The rotary embedding of the keys, for a context shift; nil when positions are learned (no shift possible).
     var rope: RoPE? { get }
+
+    /// Whether a sequence's rows get exactly the same numbers in a forward pass shared with other sequences as in a
+    /// pass of its own, whatever the batch (every matrix's kernels sum a row the same way in any batch).
+    var batchInvariant: Bool { get }
 }
 
 /// One sequence's part of a forward pass.
@@ -48,6 +52,8 @@ public enum ForwardOutput: Sendable {
 }
 
 extension LanguageModel {
+    public var batchInvariant: Bool { false }
+
     /// Runs `tokens` at positions cache.count..<cache.count+tokens.count (the cache must have room) and
     /// returns the logits (vocabularySize floats per row, row-major) of the batch rows in `outputs`, in order.
     public func forward(_ tokens: [Int], cache: KVCache, outputs: [Int], threads: Int) throws -> [Float] {

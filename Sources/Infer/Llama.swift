@@ -98,6 +98,12 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         }
     }
 
+    public var batchInvariant: Bool {
+        output.sumsLikeOneRow && layers.allSatisfy { L in
+            [L.wq, L.wk, L.wv, L.wo, L.gate, L.up, L.down].allSatisfy(\.sumsLikeOneRow)
+        }
+    }
+
     /// The keys' rotation, with the parameters `forward` uses (for KVCache.shift).
     public var rope: RoPE? {
         RoPE(kvHeads: kvHeads, headDim: headDim, nDims: ropeDims, base: ropeBase, freqScale: ropeFreqScale,

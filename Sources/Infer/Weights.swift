@@ -75,6 +75,10 @@ struct Linear: @unchecked Sendable {
     }
 
     var byteCount: Int { rows * type.byteCount(elements: cols)! }
+
+    /// Whether each row of X gets the same Y row in any batch (MatMul.sumsLikeOneRow; adapters go through BLAS, whose
+    /// blocking may depend on the batch).
+    var sumsLikeOneRow: Bool { deltas.isEmpty && MatMul.sumsLikeOneRow(type, rows: rows) }
 }
 
 /// Looks tensors up by GGUF name and checks their shapes; keeps the file mapped for the model's lifetime.

@@ -82,6 +82,21 @@ public enum MatMul {
         }
     }
 
+    /// Whether every row of a batch gets exactly the floats it gets in a product of its own, whatever the batch size
+    /// (so sequences can share a forward pass without changing each other's numbers): true where every batch size
+    /// reaches kernels with the single row's summation order — Q4_0 in the chain order, Q8_0 (its dot, tile and
+    /// decode-batch kernels are one order), Q6_K in llama.cpp's order, and the types a batch takes to the dot kernel
+    /// row by row (no tile or panel kernel here).
+    public static func sumsLikeOneRow(_ type: GGMLType, rows: Int) -> Bool {
+        switch type {
+        case .q4_0: return llk_q4_0_uses_chain_order(Int32(rows)) != 0
+        case .q8_0: return true
+        case .q6_K: return kQuantOrder || (gemmKernel(for: type) == nil && panelKernel(for: type) == nil)
+        case .q4_1, .q5_1, .q2_K, .q3_K, .q5_K: return gemmKernel(for: type) == nil && panelKernel(for: type) == nil
+        default: return false
+        }
+    }
+
     /// Float weights with a real batch and no tile kernel go to BLAS.
     static func usesBLAS(_ type: GGMLType, batch: Int) -> Bool {
         (type == .f32 || type == .f16 || type == .bf16) && batch >= 32 && MatMul.gemmKernel(for: type) == nil

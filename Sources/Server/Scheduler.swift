@@ -290,34 +290,41 @@ public final class ModelRunner: @unchecked Sendable {
     /// One step: a prompt chunk or one token for every sequence in `batch`.
     func step(_ batch: [DecodeSequence]) {
         var decode: [(seq: DecodeSequence, token: Int)] = []
+        var prefills: [(seq: DecodeSequence, n: Int)] = []
         for s in batch where !s.finished {
             if s.isCancelled {
                 log("sequence \(s.id) cancelled (client gone) after \(s.generated.count) tokens")
                 s.fail("request canceled")
                 continue
             }
-            do {
-                if s.cache == nil {
-                    s.cache = model.network.makeCache(contextLength: s.request.contextLength)
-                    if let g = s.request.format { s.constraint = Constraint(cache: maskCache(g)) }
-                    s.shift = ContextShift(settings: s.request.settings, model: model.network, prompt: s.request.prompt.count,
-                                           numCtx: s.request.contextLength, log: log)
+            if s.cache == nil {
+                s.cache = model.network.makeCache(contextLength: s.request.contextLength)
+                if let g = s.request.format { s.constraint = Constraint(cache: maskCache(g)) }
+                s.shift = ContextShift(settings: s.request.settings, model: model.network, prompt: s.request.prompt.count,
+                                       numCtx: s.request.contextLength, log: log)
+            }
+            if s.prefilled < s.request.prompt.count {
+                let n = min(StepForward.prefillChunk, s.request.prompt.count - s.prefilled)
+                if s.prefilled == 0 { s.sampler.accept(s.request.prompt) }
+                prefills.append((s, n))
+                continue
+            }
+            if let token = s.sampleNext(model.tokenizer, tokens: { self.tokenTable }) { decode.append((s, token)) }
+        }
+        // This step's prompt chunks (one per sequence still reading its prompt), together where that changes no number.
+        let chunks = prefills.map { p in
+            (tokens: Array(p.seq.request.prompt[p.seq.prefilled..<(p.seq.prefilled + p.n)]), cache: p.seq.cache!,
+             wantLogits: p.seq.prefilled + p.n == p.seq.request.prompt.count)
+        }
+        for ((s, n), (chunk, out)) in zip(prefills, zip(chunks, forward.prefill(chunks))) {
+            switch out {
+            case .success(let logits):
+                s.prefilled += n
+                if chunk.wantLogits {
+                    s.logits = logits
+                    s.promptNanoseconds = now() - s.admittedAt
                 }
-                if s.prefilled < s.request.prompt.count {
-                    let n = min(StepForward.prefillChunk, s.request.prompt.count - s.prefilled)
-                    let last = s.prefilled + n == s.request.prompt.count
-                    if s.prefilled == 0 { s.sampler.accept(s.request.prompt) }
-                    let out = try forward.prefill(Array(s.request.prompt[s.prefilled..<(s.prefilled + n)]), cache: s.cache!, wantLogits: last)
-                    s.prefilled += n
-                    if last {
-                        s.logits = out
-                        s.promptNanoseconds = now() - s.admittedAt
-                    }
-                    continue
-                }
-                if let token = s.sampleNext(model.tokenizer, tokens: { self.tokenTable }) { decode.append((s, token)) }
-            } catch {
-                s.fail("\(error)")
+            case .failure(let error): s.fail("\(error)")
             }
         }
         guard !decode.isEmpty else { return }

@@ -341,6 +341,39 @@ import Formats
         }
     }
 
+    /// Where MatMul says a row's floats do not depend on the batch (`sumsLikeOneRow`: what lets the server run
+    /// several prompts in one pass), every row of a batch equals its matvec bit for bit, for decode-batch and prompt
+    /// sizes; checked for every type it is claimed for on this CPU (Q8_0 and Q4_1 always).
+    @Test func batchInvariantTypesGiveEachRowItsOwnFloats() throws {
+        #expect(MatMul.sumsLikeOneRow(.q8_0, rows: 16) && MatMul.sumsLikeOneRow(.q4_1, rows: 16))
+        #expect(!MatMul.sumsLikeOneRow(.f16, rows: 16))
+        let cols = 512
+        var s: UInt64 = 0xB17
+        func rnd() -> Float { s = s &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: s) >> 40) / Float(1 << 23) }
+        for t in Self.weightTypes {
+            for rows in [48, 20] where MatMul.sumsLikeOneRow(t, rows: rows) {
+                let stride = t.byteCount(elements: cols)!
+                var w = [UInt8](repeating: 0, count: rows * stride)
+                let wf = (0..<(rows * cols)).map { _ in rnd() }
+                try w.withUnsafeMutableBytes { wb in
+                    try wf.withUnsafeBufferPointer { for i in 0..<rows { try Quantize.row(t, $0.baseAddress! + i * cols, wb.baseAddress! + i * stride, cols) } }
+                }
+                for batch in [2, 5, 8, 9, 37] {
+                    let xs = (0..<(batch * cols)).map { _ in rnd() }
+                    var got = [Float](repeating: .nan, count: batch * rows), one = [Float](repeating: .nan, count: rows)
+                    w.withUnsafeBytes { wb in
+                        MatMul.matmul(t, wb.baseAddress!, rows: rows, cols: cols, x: xs, batch: batch, y: &got, threads: 2)
+                        for b in 0..<batch {
+                            xs.withUnsafeBufferPointer { MatMul.matvec(t, wb.baseAddress!, rows: rows, cols: cols, x: $0.baseAddress! + b * cols, y: &one, threads: 2) }
+                            #expect(Array(got[(b * rows)..<((b + 1) * rows)]).map(\.bitPattern) == one.map(\.bitPattern),
+                                    "\(t) \(rows) rows, batch \(batch), row \(b)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test func selection() {
         #expect(llk_gemm_select(GGMLType.q4_0.id, 0) == nil)  // no features: no tile kernel
         #expect(MatMul.gemmKernel(for: .f32) == nil)
