@@ -10,6 +10,7 @@ uint32_t llk_cpu_features(void) {
     if (__builtin_cpu_supports("f16c")) f |= LLK_CPU_F16C;
     if (__builtin_cpu_supports("avx512f")) f |= LLK_CPU_AVX512F;
     if (__builtin_cpu_supports("avx512bw")) f |= LLK_CPU_AVX512BW;
+    if (__builtin_cpu_supports("avx512dq")) f |= LLK_CPU_AVX512DQ;
     if (__builtin_cpu_supports("avx512vnni")) f |= LLK_CPU_AVX512VNNI;
     if (__builtin_cpu_supports("avx512bf16")) f |= LLK_CPU_AVX512BF16;
     return f;

@@ -9,6 +9,7 @@
 // range) and the low byte; it matters only for degenerate blocks whose 1/d overflows. Every multiply and add is
 // its own rounding, as in ggml's C (no contraction into FMAs). The Swift loops in Sources/Quant are the references.
 #pragma STDC FP_CONTRACT OFF
+#include "CKernels.h"
 #include "llk_quant.h"
 
 #include <math.h>
@@ -163,14 +164,14 @@ void llk_quantize_generic(int type, const float *x, void *dst, int64_t nblocks) 
 // MARK: - AVX-512: the same arithmetic, 16 lanes at a time
 
 #if LLK_X86
-static int have_avx512(void) {
-    static int have = -1;
-    if (have < 0) {
-        __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    }
-    return have;
+/// Whether this CPU has all of `bits` (LLK_CPU_*; llk_cpu_features read once).
+static int have(uint32_t bits) {
+    static int64_t features = -1;
+    if (features < 0) features = llk_cpu_features();
+    return ((uint32_t)features & bits) == bits;
 }
+
+static int have_avx512(void) { return have(LLK_CPU_AVX512F | LLK_CPU_AVX512DQ); }
 
 #define T512 __attribute__((target("avx512f,avx512dq")))
 
@@ -615,20 +616,12 @@ __attribute__((target("avx2,f16c"))) static void f16_to_f32_f16c(const uint16_t 
     for (; i < n; i++) dst[i] = h2f_bits(src[i]);
 }
 
-static int have_f16c(void) {
-    static int have = -1;
-    if (have < 0) {
-        __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-    }
-    return have;
-}
 #endif
 
 void llk_f16_to_f32(const uint16_t *src, float *dst, int64_t n) {
 #if LLK_X86
     if (have_avx512()) { f16_to_f32_avx512(src, dst, n); return; }
-    if (have_f16c()) { f16_to_f32_f16c(src, dst, n); return; }
+    if (have(LLK_CPU_AVX2 | LLK_CPU_F16C)) { f16_to_f32_f16c(src, dst, n); return; }
 #endif
     llk_f16_to_f32_generic(src, dst, n);
 }

@@ -39,6 +39,8 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
     let layers: [Layer]
     let outputNorm: UnsafePointer<Float>
     let output: Linear
+    /// Whether every matrix sums a row the same way in any batch (fixed at load; LanguageModel.batchInvariant).
+    public let batchInvariant: Bool
     let loader: WeightLoader  // keeps the file and any widened vectors alive
 
     /// The model of a llama GGUF, with LoRA adapters (each with the user's multiplier) added to its matrices.
@@ -79,7 +81,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         vocabularySize = embd.dims[1]
         tokenEmbedding = try w.matrix("token_embd.weight", cols: embeddingLength, rows: vocabularySize)
         let qDim = hp.headCount * hp.headDim, kvd = hp.kvHeadCount * hp.headDim, ffn = hp.intermediateSize
-        layers = try (0..<layerCount).map { i in
+        let ls = try (0..<layerCount).map { i in
             let p = "blk.\(i)."
             return Layer(attnNorm: try w.vector(p + "attn_norm.weight", count: hp.hiddenSize),
                          wq: try w.matrix(p + "attn_q.weight", cols: hp.hiddenSize, rows: qDim),
@@ -91,16 +93,15 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
                          up: try w.matrix(p + "ffn_up.weight", cols: hp.hiddenSize, rows: ffn),
                          down: try w.matrix(p + "ffn_down.weight", cols: ffn, rows: hp.hiddenSize))
         }
+        layers = ls
         outputNorm = try w.vector("output_norm.weight", count: hp.hiddenSize)
-        output = w.has("output.weight") ? try w.matrix("output.weight", cols: hp.hiddenSize, rows: vocabularySize) : tokenEmbedding
+        let out = w.has("output.weight") ? try w.matrix("output.weight", cols: hp.hiddenSize, rows: vocabularySize) : tokenEmbedding
+        output = out
+        batchInvariant = out.sumsLikeOneRow && ls.allSatisfy { L in
+            [L.wq, L.wk, L.wv, L.wo, L.gate, L.up, L.down].allSatisfy(\.sumsLikeOneRow)
+        }
         if let name = w.pendingDeltas.keys.sorted().first {
             throw InferError.model(file: file.path, message: "adapter targets \(name), which is not a matrix llmkit multiplies")
-        }
-    }
-
-    public var batchInvariant: Bool {
-        output.sumsLikeOneRow && layers.allSatisfy { L in
-            [L.wq, L.wk, L.wv, L.wo, L.gate, L.up, L.down].allSatisfy(\.sumsLikeOneRow)
         }
     }
 

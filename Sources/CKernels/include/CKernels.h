@@ -16,6 +16,7 @@ enum {
     LLK_CPU_AVX512BF16 = 1 << 6,
     LLK_CPU_NEON = 1 << 7,
     LLK_CPU_DOTPROD = 1 << 8,
+    LLK_CPU_AVX512DQ = 1 << 9,
 };
 
 /// The features of the CPU this process runs on.
